@@ -1,0 +1,74 @@
+"""The one exception tree of imgbench.
+
+Everything imgbench raises on purpose derives from :class:`ImgbenchError`, so
+callers (the CLI, the services) can catch one type and print ``str(exc)`` as a
+one-line reason::
+
+    ImgbenchError
+    ├── ConfigError            a setting has a bad value (names the setting)
+    ├── WireError              an incoming message is unacceptable
+    │   ├── MalformedMessage   bytes are not a valid ImageMessage
+    │   ├── OversizedMessage   above the configured message limit
+    │   ├── WrongFrameType     e.g. a text frame where binary is expected
+    │   └── InvalidField       a field is missing or out of range
+    └── RunError               a comparison run could not complete
+        ├── ReceiverUnreachable  no connection before the deadline
+        ├── ImageLost            no acknowledgement (timeout, disconnect)
+        └── IntegrityError       the receiver reported a checksum mismatch
+"""
+
+from __future__ import annotations
+
+
+class ImgbenchError(Exception):
+    """Base class of every error imgbench raises deliberately."""
+
+
+class ConfigError(ImgbenchError):
+    """A setting has an unusable value.
+
+    ``setting`` is the user-facing name (environment variable or flag).
+    """
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"invalid setting {setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
+class WireError(ImgbenchError):
+    """An incoming message was rejected. ``reason`` is the metric label."""
+
+    reason = "invalid"
+
+
+class MalformedMessage(WireError):
+    reason = "malformed"
+
+
+class OversizedMessage(WireError):
+    reason = "oversized"
+
+
+class WrongFrameType(WireError):
+    reason = "wrong_frame_type"
+
+
+class InvalidField(WireError):
+    reason = "invalid_field"
+
+
+class RunError(ImgbenchError):
+    """A comparison run failed; the message is the one-line reason."""
+
+
+class ReceiverUnreachable(RunError):
+    pass
+
+
+class ImageLost(RunError):
+    pass
+
+
+class IntegrityError(RunError):
+    pass

@@ -1,0 +1,260 @@
+"""Prometheus metrics of both services: names, labels, buckets.
+
+Names, labels and units are part of the product (users query them by hand);
+the README lists each one. Label values are bounded: ``protocol`` and
+``mode`` come from :data:`imgbench.wire.MODES`, ``reason`` from
+:data:`REJECT_REASONS` / :data:`SEND_ERROR_REASONS`, ``stat`` from
+:data:`STATS`, and the per-image ``sequence`` label only exists for the first
+:data:`PER_IMAGE_SERIES` images of the last run. Run ids never become labels.
+
+Every service gets its own :class:`~prometheus_client.CollectorRegistry` with
+the process, platform and GC collectors, so two services can live in one test
+process without clashing, and each still exports its CPU and memory figures.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from imgbench.results import Figures
+from imgbench.stats import Summary
+from imgbench.wire import MODES
+
+#: Histogram buckets in seconds: a 1-2-5 series from 50 µs to 30 s, i.e. three
+#: roughly log-spaced buckets per decade, covering loopback (~100 µs) up to a
+#: 20 MiB image over a slow link.
+TRANSMISSION_BUCKETS: Final = (
+    50e-6, 100e-6, 200e-6, 500e-6,
+    1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3,
+    0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
+)  # fmt: skip
+
+#: Why the receiver refused a message (``imgbench_rejected_messages_total``).
+REJECT_REASONS: Final = (
+    "malformed",  # bytes are not an ImageMessage (or not JSON in json mode)
+    "oversized",  # above the message limit (WebSocket close 1009 / RESOURCE_EXHAUSTED)
+    "wrong_frame_type",  # text frame on the binary endpoint, or the reverse
+    "invalid_field",  # a field out of range, or a protocol/mode mismatch
+    "overloaded",  # too many images in flight (backpressure limit)
+)
+#: Why the transmitter failed to deliver an image (``imgbench_send_errors_total``).
+SEND_ERROR_REASONS: Final = (
+    "connect",  # could not connect before the deadline
+    "timeout",  # no acknowledgement within the image timeout
+    "disconnect",  # connection closed mid-run
+    "rejected",  # the receiver refused the message
+    "integrity",  # the receiver reported a checksum mismatch
+)
+STATS: Final = ("min", "p50", "p90", "p99", "max", "mean")
+#: Per-image gauges of the last run exist for sequence numbers below this.
+PER_IMAGE_SERIES: Final = 100
+
+PROTOCOL_MODES: Final = tuple((p, m) for p, modes in MODES.items() for m in modes)
+
+
+def new_registry() -> CollectorRegistry:
+    """A registry with the process, platform and GC collectors (CPU, memory)."""
+    registry = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+class _RunGauges:
+    """Last-completed-run gauges shared by both services."""
+
+    def __init__(self, registry: CollectorRegistry, side: str) -> None:
+        labels = ("protocol", "mode")
+        self.total_transfer = Gauge(
+            "imgbench_run_total_transfer_seconds",
+            f"Last completed run ({side}): first send start to last receive-complete"
+            " (receiver) or last ack (transmitter), delays included.",
+            labels,
+            registry=registry,
+        )
+        self.images = Gauge(
+            "imgbench_run_images",
+            f"Last completed run ({side}): measured images (warm-up excluded).",
+            labels,
+            registry=registry,
+        )
+        self.completed = Gauge(
+            "imgbench_run_completed_timestamp_seconds",
+            f"Unix time at which the last run ({side}) completed.",
+            labels,
+            registry=registry,
+        )
+
+
+def _set_stats(gauge: Gauge, protocol: str, mode: str, summary: Summary) -> None:
+    for stat in STATS:
+        gauge.labels(protocol, mode, stat).set(getattr(summary, stat))
+
+
+class ReceiverMetrics:
+    """The receiver's metrics (see the README's metrics table)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else new_registry()
+        r = self.registry
+        pm = ("protocol", "mode")
+        self.transmission = Histogram(
+            "imgbench_transmission_seconds",
+            "Per-image transmission time: receive-complete minus scheduled send start.",
+            pm,
+            buckets=TRANSMISSION_BUCKETS,
+            registry=r,
+        )
+        self.images = Counter(
+            "imgbench_images_received", "Measured images accepted (warm-up excluded).", pm,
+            registry=r,
+        )
+        self.bytes = Counter(
+            "imgbench_bytes_received", "Image payload bytes of measured images accepted.", pm,
+            registry=r,
+        )
+        self.warmup = Counter(
+            "imgbench_warmup_images_received", "Warm-up images accepted (not measured).", pm,
+            registry=r,
+        )
+        self.integrity = Counter(
+            "imgbench_integrity_failures",
+            "Images whose length or SHA-256 did not match the message's declaration.",
+            pm,
+            registry=r,
+        )
+        self.rejected = Counter(
+            "imgbench_rejected_messages",
+            "Messages refused before measurement, by reason.",
+            ("protocol", "reason"),
+            registry=r,
+        )
+        self.disconnects = Counter(
+            "imgbench_disconnects",
+            "Connections or streams that ended abnormally (no clean close), e.g. mid-run.",
+            ("protocol",),
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "imgbench_images_in_flight",
+            "Images received and not yet acknowledged.",
+            registry=r,
+        )
+        self.run = _RunGauges(r, "receiver")
+        self.cumulative = Gauge(
+            "imgbench_run_cumulative_transmission_seconds",
+            "Last completed run: sum of the per-image transmission times.",
+            pm,
+            registry=r,
+        )
+        self.run_stats = Gauge(
+            "imgbench_run_transmission_seconds",
+            "Last completed run: exact per-image transmission time statistics.",
+            ("protocol", "mode", "stat"),
+            registry=r,
+        )
+        self.run_throughput = Gauge(
+            "imgbench_run_throughput_bytes_per_second",
+            "Last completed run: image bytes divided by cumulative transmission time.",
+            pm,
+            registry=r,
+        )
+        self.per_image = Gauge(
+            "imgbench_run_image_transmission_seconds",
+            f"Last completed run: transmission time of image `sequence`"
+            f" (first {PER_IMAGE_SERIES} images only).",
+            ("protocol", "mode", "sequence"),
+            registry=r,
+        )
+        # Children created up front: series exist at 0 before the first image,
+        # so increase() also sees the first run.
+        for protocol, mode in PROTOCOL_MODES:
+            for metric in (self.transmission, self.images, self.bytes, self.warmup,
+                           self.integrity):  # fmt: skip
+                metric.labels(protocol, mode)
+        for protocol in MODES:
+            self.disconnects.labels(protocol)
+            for reason in REJECT_REASONS:
+                self.rejected.labels(protocol, reason)
+
+    def run_completed(
+        self, protocol: str, mode: str, figures: Figures, per_image: list[tuple[int, float]]
+    ) -> None:
+        """Publish the figures of a completed run (replacing the previous run's)."""
+        self.run.total_transfer.labels(protocol, mode).set(figures.total_transfer_s)
+        self.run.images.labels(protocol, mode).set(figures.images)
+        self.cumulative.labels(protocol, mode).set(figures.cumulative_transmission_s)
+        self.run_throughput.labels(protocol, mode).set(figures.throughput_mb_s * 1e6)
+        _set_stats(self.run_stats, protocol, mode, figures.transmission)
+        # Drop the previous run's per-image series so a shorter run leaves no stale bars.
+        for labels in list(_children(self.per_image)):
+            if labels[:2] == (protocol, mode):
+                self.per_image.remove(*labels)
+        for sequence, seconds in per_image:
+            if sequence < PER_IMAGE_SERIES:
+                self.per_image.labels(protocol, mode, str(sequence)).set(seconds)
+        self.run.completed.labels(protocol, mode).set(time.time())
+
+
+class TransmitterMetrics:
+    """The transmitter's metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else new_registry()
+        r = self.registry
+        pm = ("protocol", "mode")
+        self.round_trip = Histogram(
+            "imgbench_round_trip_seconds",
+            "Per-image round-trip time on the transmitter: ack received minus send start.",
+            pm,
+            buckets=TRANSMISSION_BUCKETS,
+            registry=r,
+        )
+        self.sent = Counter(
+            "imgbench_images_sent", "Measured images sent and acknowledged.", pm, registry=r
+        )
+        self.errors = Counter(
+            "imgbench_send_errors",
+            "Images not delivered, by reason.",
+            ("protocol", "reason"),
+            registry=r,
+        )
+        self.run = _RunGauges(r, "transmitter")
+        self.run_stats = Gauge(
+            "imgbench_run_round_trip_seconds",
+            "Last completed run: exact round-trip time statistics on the transmitter.",
+            ("protocol", "mode", "stat"),
+            registry=r,
+        )
+        self.runs_in_progress = Gauge(
+            "imgbench_runs_in_progress", "Comparisons currently running (0 or 1).", registry=r
+        )
+        for protocol, mode in PROTOCOL_MODES:
+            self.round_trip.labels(protocol, mode)
+            self.sent.labels(protocol, mode)
+        for protocol in MODES:
+            for reason in SEND_ERROR_REASONS:
+                self.errors.labels(protocol, reason)
+
+    def run_completed(self, protocol: str, mode: str, figures: Figures, last_ack_s: float) -> None:
+        """Publish the transmitter's view of a completed run.
+
+        ``last_ack_s`` is first send start to last ack, in seconds.
+        """
+        self.run.total_transfer.labels(protocol, mode).set(last_ack_s)
+        self.run.images.labels(protocol, mode).set(figures.images)
+        _set_stats(self.run_stats, protocol, mode, figures.round_trip)
+        self.run.completed.labels(protocol, mode).set(time.time())
+
+
+def _children(gauge: Gauge) -> list[tuple[str, ...]]:
+    # prometheus_client offers no public way to list a metric's children.
+    with gauge._lock:
+        return list(gauge._metrics)

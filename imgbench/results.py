@@ -1,0 +1,218 @@
+"""The result model of a comparison, its figures, and its JSON form.
+
+Definitions (all times in seconds, all clocks the message clock of the run):
+
+* **transmission time** of an image: receive-complete on the receiver minus the
+  scheduled send start on the transmitter. In the closed loop the scheduled
+  start *is* the send start, so this is the time from the first byte being
+  produced to the last byte being available to the receiver.
+* **queue time**: send start minus scheduled send start (0 in the closed loop).
+* **round-trip time**: acknowledgement received minus send start, on the
+  transmitter (includes the receiver's checksum and the ack's trip back).
+* **total transfer time**: last receive-complete minus first scheduled send
+  start of the run; includes the delays between sends.
+* **cumulative transmission time**: the sum of the transmission times.
+* **throughput**: image bytes of all measured images divided by the cumulative
+  transmission time, in MB/s (10^6 bytes per second).
+
+Warm-up images are kept in ``warmup_samples`` and excluded from all figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from imgbench.stats import Summary, summarize
+
+SCHEMA: Final = "imgbench.result/1"
+NS: Final = 1e9
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One acknowledged image. Timestamps in ns on the run's message clock."""
+
+    sequence: int
+    scheduled_ns: int
+    send_ns: int
+    receive_ns: int
+    ack_ns: int
+    image_bytes: int
+    message_bytes: int
+    checksum_ok: bool
+
+    @property
+    def transmission_s(self) -> float:
+        return (self.receive_ns - self.scheduled_ns) / NS
+
+    @property
+    def queue_s(self) -> float:
+        return (self.send_ns - self.scheduled_ns) / NS
+
+    @property
+    def round_trip_s(self) -> float:
+        return (self.ack_ns - self.send_ns) / NS
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The figures of one protocol run (see the module docstring)."""
+
+    images: int
+    transmission: Summary
+    round_trip: Summary
+    queue: Summary
+    total_transfer_s: float
+    cumulative_transmission_s: float
+    throughput_mb_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "images": self.images,
+            "transmission": self.transmission.as_dict(),
+            "round_trip": self.round_trip.as_dict(),
+            "queue": self.queue.as_dict(),
+            "total_transfer_s": self.total_transfer_s,
+            "cumulative_transmission_s": self.cumulative_transmission_s,
+            "throughput_mb_s": self.throughput_mb_s,
+        }
+
+
+def compute_figures(samples: list[Sample]) -> Figures:
+    """Figures of a non-empty list of measured samples."""
+    if not samples:
+        raise ValueError("no samples")
+    transmission = [s.transmission_s for s in samples]
+    cumulative = math.fsum(transmission)
+    total_bytes = sum(s.image_bytes for s in samples)
+    return Figures(
+        images=len(samples),
+        transmission=summarize(transmission),
+        round_trip=summarize([s.round_trip_s for s in samples]),
+        queue=summarize([s.queue_s for s in samples]),
+        total_transfer_s=(max(s.receive_ns for s in samples) - min(s.scheduled_ns for s in samples))
+        / NS,
+        cumulative_transmission_s=cumulative,
+        throughput_mb_s=total_bytes / cumulative / 1e6 if cumulative > 0 else math.inf,
+    )
+
+
+@dataclass(slots=True)
+class ProtocolRun:
+    """One protocol's part of a comparison (one repetition)."""
+
+    protocol: str
+    mode: str
+    compression: bool
+    images: int
+    warmup: int
+    delay_s: float
+    in_flight: int
+    repetition: int
+    position: int
+    image_bytes: int
+    message_bytes: int
+    samples: list[Sample] = field(default_factory=list)
+    warmup_samples: list[Sample] = field(default_factory=list)
+    #: Resource costs measured around the run (CPU seconds, peak RSS bytes ...).
+    costs: dict[str, float] = field(default_factory=dict)
+    started_at: str = ""
+
+    @property
+    def label(self) -> str:
+        """``protocol/mode``, e.g. ``websocket/binary``."""
+        return f"{self.protocol}/{self.mode}"
+
+    def figures(self) -> Figures:
+        return compute_figures(self.samples)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in _RUN_SCALARS}
+        out["samples"] = [asdict(s) for s in self.samples]
+        out["warmup_samples"] = [asdict(s) for s in self.warmup_samples]
+        out["costs"] = dict(self.costs)
+        out["figures"] = self.figures().as_dict() if self.samples else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProtocolRun:
+        return cls(
+            **{k: data[k] for k in _RUN_SCALARS},
+            samples=[Sample(**s) for s in data["samples"]],
+            warmup_samples=[Sample(**s) for s in data.get("warmup_samples", [])],
+            costs=dict(data.get("costs", {})),
+        )
+
+
+_RUN_SCALARS: Final = (
+    "protocol",
+    "mode",
+    "compression",
+    "images",
+    "warmup",
+    "delay_s",
+    "in_flight",
+    "repetition",
+    "position",
+    "image_bytes",
+    "message_bytes",
+    "started_at",
+)
+
+
+@dataclass(slots=True)
+class Comparison:
+    """A whole comparison: settings, environment, and every protocol run."""
+
+    run_id: str
+    created_at: str
+    settings: dict[str, Any]
+    versions: dict[str, str]
+    host: dict[str, Any]
+    image: dict[str, Any]
+    runs: list[ProtocolRun] = field(default_factory=list)
+
+    def labels(self) -> list[str]:
+        """Distinct ``protocol/mode`` labels in first-run order."""
+        return list(dict.fromkeys(r.label for r in self.runs))
+
+    def samples_for(self, label: str) -> list[Sample]:
+        """Measured samples of every repetition of ``label``, pooled."""
+        return [s for r in self.runs if r.label == label for s in r.samples]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+            "settings": self.settings,
+            "versions": self.versions,
+            "host": self.host,
+            "image": self.image,
+            "runs": [r.to_dict() for r in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Comparison:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not an imgbench result (schema {data.get('schema')!r})")
+        return cls(
+            run_id=data["run_id"],
+            created_at=data["created_at"],
+            settings=data["settings"],
+            versions=data["versions"],
+            host=data["host"],
+            image=data["image"],
+            runs=[ProtocolRun.from_dict(r) for r in data["runs"]],
+        )
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Comparison:
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,265 @@
+"""The wire codec: pure functions, no I/O.
+
+Both transports carry the same serialized :class:`ImageMessage` bytes (the
+WebSocket ``json`` mode is the one deliberate exception, kept to show what
+base64-in-JSON costs). Decoding validates every field a receiver relies on, so
+that hostile or broken input turns into a :class:`~imgbench.errors.WireError`
+with a bounded ``reason`` label instead of a crash or an unbounded metric label.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from google.protobuf.message import DecodeError
+
+from imgbench.errors import InvalidField, MalformedMessage, OversizedMessage
+from imgbench.v1.imgbench_pb2 import Ack, Clock, ImageMessage
+
+__all__ = [
+    "MODES",
+    "PROTOCOLS",
+    "Ack",
+    "Clock",
+    "ImageMessage",
+    "ImageMeta",
+    "decode_ack",
+    "decode_image",
+    "decode_json_image",
+    "digest",
+    "encode_ack",
+    "encode_image",
+    "encode_json_image",
+    "read_clock",
+]
+
+#: Transport labels, and the modes each one supports (first = default).
+PROTOCOLS: Final = ("websocket", "grpc")
+MODES: Final[dict[str, tuple[str, ...]]] = {
+    "websocket": ("binary", "json"),
+    "grpc": ("unary", "stream"),
+}
+
+#: Upper bound on images per run accepted from the wire.
+MAX_IMAGES_PER_RUN: Final = 1_000_000
+_RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_SHA256_LEN: Final = 32
+
+
+def read_clock(clock: int) -> int:
+    """Return the current time in nanoseconds on ``clock`` (a :class:`Clock` value)."""
+    if clock == Clock.CLOCK_MONOTONIC:
+        return time.monotonic_ns()
+    if clock == Clock.CLOCK_REALTIME:
+        return time.time_ns()
+    raise InvalidField(f"unknown clock {clock}")
+
+
+def digest(data: bytes | memoryview) -> bytes:
+    """SHA-256 of ``data`` (32 bytes). hashlib releases the GIL for large inputs."""
+    return hashlib.sha256(data).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMeta:
+    """Everything about one send except the payload itself."""
+
+    run_id: str
+    protocol: str
+    mode: str
+    sequence: int
+    total: int
+    send_time_ns: int
+    clock: int
+    content_type: str
+    sha256: bytes
+    traceparent: str = ""
+    warmup: bool = False
+    #: 0 means "same as send_time_ns" (closed loop).
+    scheduled_time_ns: int = 0
+
+    @property
+    def start_ns(self) -> int:
+        """Where transmission time counts from: the scheduled send time."""
+        return self.scheduled_time_ns or self.send_time_ns
+
+
+def encode_image(meta: ImageMeta, data: bytes) -> bytes:
+    """Serialize one image send as ImageMessage bytes."""
+    return ImageMessage(
+        run_id=meta.run_id,
+        protocol=meta.protocol,
+        mode=meta.mode,
+        sequence=meta.sequence,
+        total=meta.total,
+        send_time_ns=meta.send_time_ns,
+        clock=meta.clock,  # type: ignore[arg-type]
+        content_type=meta.content_type,
+        sha256=meta.sha256,
+        traceparent=meta.traceparent,
+        warmup=meta.warmup,
+        scheduled_time_ns=meta.scheduled_time_ns,
+        data=data,
+    ).SerializeToString()
+
+
+def decode_image(
+    raw: bytes, *, max_bytes: int, protocol: str, mode: str
+) -> tuple[ImageMeta, bytes]:
+    """Parse and validate ImageMessage bytes that arrived on ``protocol``/``mode``.
+
+    Returns the metadata and the payload. Raises :class:`OversizedMessage` when
+    ``len(raw) > max_bytes``, :class:`MalformedMessage` when the bytes are not an
+    ImageMessage, :class:`InvalidField` when a field is out of range or the
+    message claims another transport than the one it arrived on. The checksum is
+    *not* verified here: integrity failures are counted separately.
+    """
+    if len(raw) > max_bytes:
+        raise OversizedMessage(f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    try:
+        msg = ImageMessage.FromString(raw)
+    except (DecodeError, ValueError) as exc:
+        raise MalformedMessage(f"not an ImageMessage: {exc}") from exc
+    meta = ImageMeta(
+        run_id=msg.run_id,
+        protocol=msg.protocol,
+        mode=msg.mode,
+        sequence=msg.sequence,
+        total=msg.total,
+        send_time_ns=msg.send_time_ns,
+        clock=msg.clock,
+        content_type=msg.content_type,
+        sha256=msg.sha256,
+        traceparent=msg.traceparent,
+        warmup=msg.warmup,
+        scheduled_time_ns=msg.scheduled_time_ns,
+    )
+    validate(meta, protocol=protocol, mode=mode)
+    return meta, msg.data
+
+
+def validate(meta: ImageMeta, *, protocol: str, mode: str) -> None:
+    """Raise :class:`InvalidField` unless ``meta`` is acceptable on ``protocol``/``mode``."""
+    if not _RUN_ID.match(meta.run_id):
+        raise InvalidField("run_id must be 1-64 characters of [A-Za-z0-9._-]")
+    if meta.protocol != protocol or meta.mode != mode:
+        raise InvalidField(
+            f"message says {meta.protocol}/{meta.mode} but arrived on {protocol}/{mode}"
+        )
+    if not 1 <= meta.total <= MAX_IMAGES_PER_RUN:
+        raise InvalidField(f"total must be 1..{MAX_IMAGES_PER_RUN}, got {meta.total}")
+    if not meta.warmup and meta.sequence >= meta.total:
+        raise InvalidField(f"sequence {meta.sequence} is not below total {meta.total}")
+    if meta.clock not in (Clock.CLOCK_MONOTONIC, Clock.CLOCK_REALTIME):
+        raise InvalidField(f"unknown clock {meta.clock}")
+    if meta.send_time_ns <= 0:
+        raise InvalidField("send_time_ns must be positive")
+    if meta.scheduled_time_ns < 0 or meta.scheduled_time_ns > meta.send_time_ns:
+        raise InvalidField("scheduled_time_ns must be 0 or not after send_time_ns")
+    if len(meta.sha256) != _SHA256_LEN:
+        raise InvalidField("sha256 must be 32 bytes")
+    if len(meta.content_type) > 100:
+        raise InvalidField("content_type longer than 100 characters")
+    if meta.traceparent and not _TRACEPARENT.match(meta.traceparent):
+        raise InvalidField("traceparent is not a W3C trace context")
+
+
+def encode_json_image(meta: ImageMeta, data: bytes) -> str:
+    """The ``json`` WebSocket mode: the same fields, payload base64 in a text frame."""
+    return json.dumps(
+        {
+            "run_id": meta.run_id,
+            "protocol": meta.protocol,
+            "mode": meta.mode,
+            "sequence": meta.sequence,
+            "total": meta.total,
+            "send_time_ns": meta.send_time_ns,
+            "clock": meta.clock,
+            "content_type": meta.content_type,
+            "sha256": meta.sha256.hex(),
+            "traceparent": meta.traceparent,
+            "warmup": meta.warmup,
+            "scheduled_time_ns": meta.scheduled_time_ns,
+            "data": base64.b64encode(data).decode("ascii"),
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_json_image(
+    text: str, *, max_bytes: int, protocol: str, mode: str
+) -> tuple[ImageMeta, bytes]:
+    """Inverse of :func:`encode_json_image`, with the checks of :func:`decode_image`."""
+    if len(text) > max_bytes:
+        raise OversizedMessage(f"message of {len(text)} characters exceeds the limit of {max_bytes}")
+    try:
+        obj: Any = json.loads(text)
+        if not isinstance(obj, dict):
+            raise TypeError("not a JSON object")
+        meta = ImageMeta(
+            run_id=_typed(obj, "run_id", str),
+            protocol=_typed(obj, "protocol", str),
+            mode=_typed(obj, "mode", str),
+            sequence=_typed(obj, "sequence", int),
+            total=_typed(obj, "total", int),
+            send_time_ns=_typed(obj, "send_time_ns", int),
+            clock=_typed(obj, "clock", int),
+            content_type=_typed(obj, "content_type", str),
+            sha256=bytes.fromhex(_typed(obj, "sha256", str)),
+            traceparent=_typed(obj, "traceparent", str),
+            warmup=_typed(obj, "warmup", bool),
+            scheduled_time_ns=_typed(obj, "scheduled_time_ns", int),
+        )
+        data = base64.b64decode(_typed(obj, "data", str), validate=True)
+    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
+        raise MalformedMessage(f"not a JSON image message: {exc}") from exc
+    if meta.sequence < 0:
+        raise InvalidField("sequence must not be negative")
+    validate(meta, protocol=protocol, mode=mode)
+    return meta, data
+
+
+def _typed(obj: dict[str, Any], key: str, kind: type) -> Any:
+    value = obj[key]
+    # bool is a subclass of int: do not accept true as a sequence number.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"field {key!r} must be {kind.__name__}")
+    return value
+
+
+def encode_ack(
+    *,
+    sequence: int,
+    receive_time_ns: int,
+    bytes_received: int,
+    checksum_ok: bool,
+    transmission_ns: int,
+    warmup: bool,
+    error: str = "",
+) -> bytes:
+    """Serialize the receiver's acknowledgement of one image."""
+    return Ack(
+        sequence=sequence,
+        receive_time_ns=receive_time_ns,
+        bytes_received=bytes_received,
+        checksum_ok=checksum_ok,
+        transmission_ns=transmission_ns,
+        warmup=warmup,
+        error=error,
+    ).SerializeToString()
+
+
+def decode_ack(raw: bytes) -> Ack:
+    """Parse an Ack; raises :class:`MalformedMessage` on bad bytes."""
+    try:
+        return Ack.FromString(raw)
+    except (DecodeError, ValueError) as exc:
+        raise MalformedMessage(f"not an Ack: {exc}") from exc
