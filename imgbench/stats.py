@@ -4,15 +4,29 @@ Percentiles use linear interpolation between closest ranks (Hyndman & Fan
 type 7, numpy's default ``method="linear"``), so results can be checked
 against numpy. Standard deviation is the sample one (``ddof=1``); it is 0.0
 for a single sample.
+
+:func:`bootstrap_ratio_ci` compares two groups (ratio of medians with a
+percentile-bootstrap confidence interval) and :func:`verdict` words the
+result. Everything here is deterministic for a given seed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from statistics import median
 
-__all__ = ["Summary", "percentile", "summarize"]
+__all__ = [
+    "RatioCI",
+    "Summary",
+    "bootstrap_ratio_ci",
+    "median",
+    "percentile",
+    "summarize",
+    "verdict",
+]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -62,3 +76,181 @@ def summarize(values: Sequence[float]) -> Summary:
         mean=mean,
         stdev=math.sqrt(var),
     )
+
+
+# --------------------------------------------------------------------------
+# Ratio of two groups with a bootstrap confidence interval
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RatioCI:
+    """A ratio ``stat(a) / stat(b)`` with a percentile-bootstrap interval.
+
+    ``ratio``, ``low`` and ``high`` are dimensionless (the unit of ``a`` and
+    ``b`` cancels). ``confidence`` is the two-sided coverage in (0, 1), e.g.
+    0.95; ``resamples`` is the number of bootstrap resamples behind the
+    interval. ``low <= high`` always holds; the point estimate usually but
+    not necessarily lies between them (percentile intervals need not be
+    centred on it).
+    """
+
+    ratio: float
+    low: float
+    high: float
+    confidence: float
+    resamples: int
+
+    @property
+    def significant(self) -> bool:
+        """True when the interval excludes 1 (a difference at this confidence)."""
+        return not self.low <= 1.0 <= self.high
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "ratio": self.ratio,
+            "low": self.low,
+            "high": self.high,
+            "confidence": self.confidence,
+            "resamples": self.resamples,
+        }
+
+
+def _resampled_medians(ordered: Sequence[float], resamples: int, rng: random.Random) -> list[float]:
+    """Medians of ``resamples`` bootstrap resamples of sorted ``ordered``, in O(1) each.
+
+    Exactly the distribution of ``median(rng.choices(ordered, k=n))``, without
+    building the resamples: a resample's indices are ``floor(n * U_j)`` for
+    iid uniforms ``U_j``, and ``floor`` is monotone, so the k-th smallest
+    resampled value is ``ordered[floor(n * U_(k))]``, where the k-th order
+    statistic ``U_(k)`` of n uniforms is Beta(k, n + 1 - k). For even n the
+    median also needs ``U_(k+1)``; given ``U_(k) = u`` the other n - k
+    uniforms are iid uniform on (u, 1), so ``U_(k+1) = u + (1 - u) * M`` with
+    M the minimum of n - k uniforms, drawn as ``1 - V ** (1 / (n - k))``.
+    """
+    n = len(ordered)
+    k = (n + 1) // 2  # 1-based rank of the (lower) middle order statistic
+    last = n - 1
+    out: list[float] = []
+    beta = rng.betavariate
+    uniform = rng.random
+    if n % 2:
+        for _ in range(resamples):
+            out.append(ordered[min(int(n * beta(k, n + 1 - k)), last)])
+    else:
+        rest = 1.0 / (n - k)
+        for _ in range(resamples):
+            u = beta(k, n + 1 - k)
+            u_next = u + (1.0 - u) * (1.0 - (1.0 - uniform()) ** rest)
+            low = ordered[min(int(n * u), last)]
+            high = ordered[min(int(n * u_next), last)]
+            out.append((low + high) / 2.0)
+    return out
+
+
+def bootstrap_ratio_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    stat: Callable[[Sequence[float]], float] = median,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> RatioCI:
+    """``stat(a) / stat(b)`` with a percentile bootstrap confidence interval.
+
+    Each bootstrap resample draws ``len(a)`` values from ``a`` and ``len(b)``
+    values from ``b``, independently and with replacement, and computes the
+    ratio of their statistics; the interval is the ``(1 - confidence) / 2``
+    and ``(1 + confidence) / 2`` percentiles (type 7) of those ratios.
+    ``a`` and ``b`` are in the same unit (e.g. seconds); the result is
+    dimensionless. With durations, a ratio above 1 means ``a`` is slower.
+
+    Deterministic: all randomness comes from ``random.Random(seed)``.
+
+    Cost: with the default ``stat`` (:func:`statistics.median`) a resample's
+    median is drawn directly from its exact sampling distribution (see
+    :func:`_resampled_medians`), about 3 µs per resample whatever the sample
+    sizes, so 10 000 resamples take a few hundredths of a second. Any other
+    ``stat`` builds each resample: about 0.2 ms per resample per 1 000
+    values, i.e. 2 x 1 000 values x 10 000 resamples take about 4 s; pass
+    fewer ``resamples`` (2 000 is usually enough for a 95 % interval) there.
+
+    Raises ``ValueError`` when ``a`` or ``b`` is empty, ``resamples < 1``,
+    ``confidence`` is not within (0, 1), or ``stat`` of ``b`` or of one of its
+    resamples is not positive (the ratio would be undefined or flip sign).
+    """
+    if not a or not b:
+        raise ValueError("bootstrap of an empty sequence")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be within (0, 1), got {confidence}")
+    denominator = stat(b)
+    if not denominator > 0.0:
+        raise ValueError(f"statistic of b must be positive, got {denominator}")
+    ratio = stat(a) / denominator
+
+    rng = random.Random(seed)
+    ratios: list[float] = []
+    if stat is median:
+        a_sorted, b_sorted = sorted(a), sorted(b)
+        # Interleave per resample (a then b) from one generator, like the
+        # generic path, so each seed gives one fixed sequence of resamples.
+        for _ in range(resamples):
+            (num,) = _resampled_medians(a_sorted, 1, rng)
+            (den,) = _resampled_medians(b_sorted, 1, rng)
+            ratios.append(_checked_ratio(num, den))
+    else:
+        na, nb = len(a), len(b)
+        for _ in range(resamples):
+            num = stat(rng.choices(a, k=na))
+            den = stat(rng.choices(b, k=nb))
+            ratios.append(_checked_ratio(num, den))
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    return RatioCI(
+        ratio=ratio,
+        low=percentile(ratios, tail),
+        high=percentile(ratios, 100.0 - tail),
+        confidence=confidence,
+        resamples=resamples,
+    )
+
+
+def _checked_ratio(num: float, den: float) -> float:
+    if not den > 0.0:
+        raise ValueError(f"statistic of a resample of b is not positive ({den}): ratio undefined")
+    return num / den
+
+
+def _fmt_ratio(*values: float) -> list[str]:
+    """Two decimals, or three when two would show a difference as ``1.00``."""
+    two = [f"{v:.2f}" for v in values]
+    if "1.00" in two:
+        return [f"{v:.3f}" for v in values]
+    return two
+
+
+def verdict(label_a: str, label_b: str, ci: RatioCI) -> str:
+    """One sentence on ``ci`` = ratio of a statistic of durations, ``a / b``.
+
+    * interval contains 1: ``"no significant difference between A and B
+      (ratio of A to B 1.03, 95% CI 0.97-1.10)"``;
+    * ratio above 1: ``"A is 1.32x slower than B (95% CI 1.20-1.45)"``, the
+      factor and interval being ``A / B``;
+    * ratio below 1: ``"A is 1.32x faster than B (95% CI 1.20-1.45)"``, the
+      factor and interval being ``B / A`` (the reciprocal), so the factor is
+      always at least 1 and reads as "how many times".
+    """
+    level = f"{ci.confidence * 100:g}% CI"
+    if not ci.significant:
+        ratio, low, high = _fmt_ratio(ci.ratio, ci.low, ci.high)
+        return (
+            f"no significant difference between {label_a} and {label_b} "
+            f"(ratio of {label_a} to {label_b} {ratio}, {level} {low}-{high})"
+        )
+    if ci.low > 1.0:
+        factor, low, high = _fmt_ratio(ci.ratio, ci.low, ci.high)
+        return f"{label_a} is {factor}x slower than {label_b} ({level} {low}-{high})"
+    factor, low, high = _fmt_ratio(1.0 / ci.ratio, 1.0 / ci.high, 1.0 / ci.low)
+    return f"{label_a} is {factor}x faster than {label_b} ({level} {low}-{high})"
