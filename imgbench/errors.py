@@ -10,7 +10,8 @@ one-line reason::
     │   ├── MalformedMessage   bytes are not a valid ImageMessage
     │   ├── OversizedMessage   above the configured message limit
     │   ├── WrongFrameType     e.g. a text frame where binary is expected
-    │   └── InvalidField       a field is missing or out of range
+    │   ├── InvalidField       a field is missing or out of range
+    │   └── DuplicateImage     a sequence number already received in the run
     └── RunError               a comparison run could not complete
         ├── ReceiverUnreachable  no connection before the deadline
         ├── ImageLost            no acknowledgement (timeout, disconnect)
@@ -56,6 +57,10 @@ class WrongFrameType(WireError):
 
 class InvalidField(WireError):
     reason = "invalid_field"
+
+
+class DuplicateImage(WireError):
+    reason = "duplicate"
 
 
 class RunError(ImgbenchError):

@@ -30,10 +30,26 @@ from imgbench.wire import MODES
 #: roughly log-spaced buckets per decade, covering loopback (~100 µs) up to a
 #: 20 MiB image over a slow link.
 TRANSMISSION_BUCKETS: Final = (
-    50e-6, 100e-6, 200e-6, 500e-6,
-    1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3,
-    0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
-)  # fmt: skip
+    50e-6,
+    100e-6,
+    200e-6,
+    500e-6,
+    1e-3,
+    2e-3,
+    5e-3,
+    10e-3,
+    20e-3,
+    50e-3,
+    0.1,
+    0.2,
+    0.5,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+)
 
 #: Why the receiver refused a message (``imgbench_rejected_messages_total``).
 REJECT_REASONS: Final = (
@@ -41,7 +57,7 @@ REJECT_REASONS: Final = (
     "oversized",  # above the message limit (WebSocket close 1009 / RESOURCE_EXHAUSTED)
     "wrong_frame_type",  # text frame on the binary endpoint, or the reverse
     "invalid_field",  # a field out of range, or a protocol/mode mismatch
-    "overloaded",  # too many images in flight (backpressure limit)
+    "duplicate",  # a sequence number already received in this run
 )
 #: Why the transmitter failed to deliver an image (``imgbench_send_errors_total``).
 SEND_ERROR_REASONS: Final = (
@@ -113,15 +129,21 @@ class ReceiverMetrics:
             registry=r,
         )
         self.images = Counter(
-            "imgbench_images_received", "Measured images accepted (warm-up excluded).", pm,
+            "imgbench_images_received",
+            "Measured images accepted (warm-up excluded).",
+            pm,
             registry=r,
         )
         self.bytes = Counter(
-            "imgbench_bytes_received", "Image payload bytes of measured images accepted.", pm,
+            "imgbench_bytes_received",
+            "Image payload bytes of measured images accepted.",
+            pm,
             registry=r,
         )
         self.warmup = Counter(
-            "imgbench_warmup_images_received", "Warm-up images accepted (not measured).", pm,
+            "imgbench_warmup_images_received",
+            "Warm-up images accepted (not measured).",
+            pm,
             registry=r,
         )
         self.integrity = Counter(
@@ -176,8 +198,7 @@ class ReceiverMetrics:
         # Children created up front: series exist at 0 before the first image,
         # so increase() also sees the first run.
         for protocol, mode in PROTOCOL_MODES:
-            for metric in (self.transmission, self.images, self.bytes, self.warmup,
-                           self.integrity):  # fmt: skip
+            for metric in (self.transmission, self.images, self.bytes, self.warmup, self.integrity):
                 metric.labels(protocol, mode)
         for protocol in MODES:
             self.disconnects.labels(protocol)
@@ -257,4 +278,4 @@ class TransmitterMetrics:
 def _children(gauge: Gauge) -> list[tuple[str, ...]]:
     # prometheus_client offers no public way to list a metric's children.
     with gauge._lock:
-        return list(gauge._metrics)
+        return list(gauge._metrics)  # type: ignore[arg-type]

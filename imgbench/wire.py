@@ -199,7 +199,9 @@ def decode_json_image(
 ) -> tuple[ImageMeta, bytes]:
     """Inverse of :func:`encode_json_image`, with the checks of :func:`decode_image`."""
     if len(text) > max_bytes:
-        raise OversizedMessage(f"message of {len(text)} characters exceeds the limit of {max_bytes}")
+        raise OversizedMessage(
+            f"message of {len(text)} characters exceeds the limit of {max_bytes}"
+        )
     try:
         obj: Any = json.loads(text)
         if not isinstance(obj, dict):

@@ -1,0 +1,513 @@
+"""Typed settings, built once at the edge from flags and environment variables.
+
+Every setting has an environment variable and a command-line flag; a flag
+overrides the variable, which overrides the default. Values are parsed and
+validated here, so a bad value stops the program at start-up with a
+:class:`~imgbench.errors.ConfigError` that names the setting and says why,
+instead of failing half-way through a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final
+
+from imgbench.errors import ConfigError
+from imgbench.wire import MODES
+
+MIB: Final = 1024 * 1024
+
+Parser = Callable[[str], Any]
+Check = Callable[[Any], "str | None"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: attribute name, environment variable, flag, parser, check."""
+
+    name: str
+    env: str
+    flag: str
+    parse: Parser
+    default: Any
+    help: str
+    check: Check | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.env} ({self.flag})"
+
+
+# Parsers and checks -------------------------------------------------------
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected one of 1/0, true/false, yes/no, on/off, got {text!r}")
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``123``, ``64KiB``, ``16MiB``, ``1GiB`` (binary units) or ``5MB``."""
+    units = {
+        "kib": 1024,
+        "mib": MIB,
+        "gib": 1024 * MIB,
+        "kb": 1000,
+        "mb": 10**6,
+        "gb": 10**9,
+        "b": 1,
+    }
+    raw = text.strip().lower()
+    for unit in sorted(units, key=len, reverse=True):
+        if raw.endswith(unit):
+            return int(float(raw[: -len(unit)].strip()) * units[unit])
+    return int(raw)
+
+
+def parse_protocols(text: str) -> tuple[str, ...]:
+    items = tuple(p.strip().lower() for p in text.split(",") if p.strip())
+    if not items:
+        raise ValueError("at least one protocol is needed")
+    for item in items:
+        if item not in MODES:
+            raise ValueError(f"unknown protocol {item!r} (choose from {', '.join(MODES)})")
+    if len(set(items)) != len(items):
+        raise ValueError("a protocol is listed twice")
+    return items
+
+
+def parse_optional_path(text: str) -> Path | None:
+    return Path(text).expanduser() if text.strip() else None
+
+
+def choice(*values: str) -> Parser:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in values:
+            raise ValueError(f"choose from {', '.join(values)}, got {text!r}")
+        return value
+
+    return parse
+
+
+def port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "must be a TCP port 0..65535 (0 = any free port)"
+
+
+def at_least(low: float) -> Check:
+    return lambda v: None if v >= low else f"must be >= {low}"
+
+
+def between(low: float, high: float) -> Check:
+    return lambda v: None if low <= v <= high else f"must be within {low}..{high}"
+
+
+def existing_file(value: Path | None) -> str | None:
+    if value is not None and not value.is_file():
+        return f"file {value} does not exist"
+    return None
+
+
+# Shared options ------------------------------------------------------------
+
+LOG_OPTIONS: Final = (
+    Option(
+        "log_format",
+        "IMGBENCH_LOG_FORMAT",
+        "--log-format",
+        choice("auto", "json", "console"),
+        "auto",
+        "Log renderer: console in a terminal, JSON otherwise (auto).",
+    ),
+    Option(
+        "log_level",
+        "IMGBENCH_LOG_LEVEL",
+        "--log-level",
+        choice("debug", "info", "warning", "error"),
+        "info",
+        "Minimum log level; per-image lines are debug.",
+    ),
+)
+MAX_MESSAGE: Final = Option(
+    "max_message_bytes",
+    "IMGBENCH_MAX_MESSAGE_BYTES",
+    "--max-message-bytes",
+    parse_size,
+    64 * MIB,
+    "Largest message either transport accepts, equal on both (bytes; 64MiB).",
+    between(1024, 2**31 - 1),
+)
+
+RECEIVER_OPTIONS: Final = (
+    Option(
+        "bind",
+        "RECEIVER_BIND",
+        "--bind",
+        str,
+        "127.0.0.1",
+        "Address the receiver listens on (0.0.0.0 in containers).",
+    ),
+    Option("ws_port", "RECEIVER_PORT", "--port", int, 8765, "Receiver WebSocket port.", port),
+    Option(
+        "grpc_port", "RECEIVER_GRPC_PORT", "--grpc-port", int, 50051, "Receiver gRPC port.", port
+    ),
+    Option(
+        "http_port",
+        "RECEIVER_HTTP_PORT",
+        "--http-port",
+        int,
+        9101,
+        "Receiver HTTP port: /healthz, /metrics, /runs/<run id>.",
+        port,
+    ),
+    MAX_MESSAGE,
+    Option(
+        "max_runs",
+        "RECEIVER_MAX_RUNS",
+        "--max-runs",
+        int,
+        32,
+        "Runs kept in memory for /runs (oldest evicted).",
+        between(1, 10_000),
+    ),
+    Option(
+        "max_in_flight",
+        "RECEIVER_MAX_IN_FLIGHT",
+        "--max-in-flight",
+        int,
+        64,
+        "Images the receiver processes at once; further messages wait (backpressure).",
+        between(1, 100_000),
+    ),
+    Option(
+        "save_dir",
+        "RECEIVER_SAVE_DIR",
+        "--save-dir",
+        parse_optional_path,
+        None,
+        "Write each received image here, after acknowledging (off when empty).",
+    ),
+    *LOG_OPTIONS,
+)
+
+TARGET_OPTIONS: Final = (
+    Option(
+        "receiver_host",
+        "RECEIVER_HOST",
+        "--receiver-host",
+        str,
+        "127.0.0.1",
+        "Where the transmitter finds the receiver.",
+    ),
+    Option("ws_port", "RECEIVER_PORT", "--port", int, 8765, "Receiver WebSocket port.", port),
+    Option(
+        "grpc_port", "RECEIVER_GRPC_PORT", "--grpc-port", int, 50051, "Receiver gRPC port.", port
+    ),
+    Option(
+        "http_port", "RECEIVER_HTTP_PORT", "--http-port", int, 9101, "Receiver HTTP port.", port
+    ),
+)
+
+WORKLOAD_OPTIONS: Final = (
+    Option(
+        "images",
+        "IMGBENCH_IMAGES",
+        "--images",
+        int,
+        10,
+        "Measured images per protocol.",
+        between(1, 1_000_000),
+    ),
+    Option(
+        "delay",
+        "IMGBENCH_DELAY",
+        "--delay",
+        float,
+        1.0,
+        "Pause between sends in seconds (closed loop: after each ack).",
+        between(0, 3600),
+    ),
+    Option(
+        "warmup",
+        "IMGBENCH_WARMUP",
+        "--warmup",
+        int,
+        1,
+        "Warm-up images per protocol, sent first and excluded from figures.",
+        between(0, 10_000),
+    ),
+    Option(
+        "image",
+        "IMGBENCH_IMAGE",
+        "--image",
+        parse_optional_path,
+        None,
+        "Image file to send (default: the bundled sample PNG).",
+        existing_file,
+    ),
+    Option(
+        "protocols",
+        "IMGBENCH_PROTOCOLS",
+        "--protocols",
+        parse_protocols,
+        ("websocket", "grpc"),
+        "Protocols in order, comma separated.",
+    ),
+    Option(
+        "in_flight",
+        "IMGBENCH_IN_FLIGHT",
+        "--in-flight",
+        int,
+        1,
+        "Images in flight at once: 1 is the closed loop; more is a burst schedule where"
+        " image i is scheduled at i x delay and waits for a free slot.",
+        between(1, 1024),
+    ),
+    Option(
+        "repeat",
+        "IMGBENCH_REPEAT",
+        "--repeat",
+        int,
+        1,
+        "Run the whole comparison this many times, alternating protocol order (ABBA).",
+        between(1, 1000),
+    ),
+    Option(
+        "ws_mode",
+        "IMGBENCH_WS_MODE",
+        "--ws-mode",
+        choice(*MODES["websocket"]),
+        "binary",
+        "WebSocket mode: binary (protobuf frame) or json (base64 in a text frame).",
+    ),
+    Option(
+        "grpc_mode",
+        "IMGBENCH_GRPC_MODE",
+        "--grpc-mode",
+        choice(*MODES["grpc"]),
+        "unary",
+        "gRPC mode: unary (one call per image) or stream (one stream per run).",
+    ),
+    Option(
+        "compression",
+        "IMGBENCH_COMPRESSION",
+        "--compression",
+        parse_bool,
+        False,
+        "permessage-deflate / gRPC gzip on both transports (off by default).",
+    ),
+    MAX_MESSAGE,
+    Option(
+        "connect_timeout",
+        "IMGBENCH_CONNECT_TIMEOUT",
+        "--connect-timeout",
+        float,
+        30.0,
+        "Keep retrying the connection for this long (s) before giving up.",
+        between(0.1, 3600),
+    ),
+    Option(
+        "image_timeout",
+        "IMGBENCH_IMAGE_TIMEOUT",
+        "--image-timeout",
+        float,
+        30.0,
+        "Give up on an image whose ack has not arrived after this long (s).",
+        between(0.01, 3600),
+    ),
+    Option(
+        "output",
+        "IMGBENCH_OUTPUT",
+        "--output",
+        Path,
+        Path("results"),
+        "Directory for results (a subdirectory per run).",
+    ),
+)
+
+SERVICE_OPTIONS: Final = (
+    Option(
+        "serve",
+        "TRANSMITTER_SERVE",
+        "--serve",
+        parse_bool,
+        False,
+        "Run as a long-lived service with an HTTP API instead of once.",
+    ),
+    Option(
+        "bind",
+        "TRANSMITTER_BIND",
+        "--bind",
+        str,
+        "127.0.0.1",
+        "Address of the transmitter's HTTP API (service mode).",
+    ),
+    Option(
+        "api_port",
+        "TRANSMITTER_PORT",
+        "--api-port",
+        int,
+        9102,
+        "Transmitter HTTP API port: /healthz, /metrics, /runs (service mode).",
+        port,
+    ),
+    Option(
+        "run_interval",
+        "RUN_INTERVAL_SECONDS",
+        "--run-interval",
+        float,
+        0.0,
+        "Service mode: repeat the comparison every this many seconds (0 = once).",
+        between(0, 86_400),
+    ),
+)
+
+TRANSMITTER_OPTIONS: Final = (*TARGET_OPTIONS, *WORKLOAD_OPTIONS, *SERVICE_OPTIONS, *LOG_OPTIONS)
+
+COMPARE_OPTIONS: Final = (
+    *WORKLOAD_OPTIONS,
+    Option(
+        "external",
+        "IMGBENCH_EXTERNAL_RECEIVER",
+        "--external-receiver",
+        parse_bool,
+        False,
+        "Use the receiver at RECEIVER_HOST and its ports instead of starting one.",
+    ),
+    *TARGET_OPTIONS,
+    *LOG_OPTIONS,
+)
+
+
+# Building ------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:
+    """Add one flag per option; defaults stay None so the env var can apply."""
+    for opt in options:
+        # Boolean flags work bare (--serve) and with a value (--serve=false).
+        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if opt.parse is parse_bool else {}
+        parser.add_argument(
+            opt.flag,
+            dest=opt.name,
+            default=None,
+            metavar=opt.env,
+            help=f"{opt.help} [env {opt.env}, default {_show(opt.default)}]",
+            **extra,
+        )
+
+
+def resolve(
+    options: Sequence[Option], args: argparse.Namespace | None, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """Values of ``options``: flag, else environment, else default; parsed and checked."""
+    values: dict[str, Any] = {}
+    for opt in options:
+        raw = getattr(args, opt.name, None) if args is not None else None
+        if raw is None:
+            raw = environ.get(opt.env)
+        if raw is None:
+            value = opt.default
+        else:
+            try:
+                value = opt.parse(str(raw))
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(opt.label, f"cannot parse {raw!r}: {exc}") from exc
+        if opt.check is not None and value is not None:
+            problem = opt.check(value)
+            if problem:
+                raise ConfigError(opt.label, f"{problem}, got {value!r}")
+        values[opt.name] = value
+    return values
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return "none" if value is None else str(value)
+
+
+# Typed settings --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    log_format: str = "auto"
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class ReceiverSettings(LogSettings):
+    bind: str = "127.0.0.1"
+    ws_port: int = 8765
+    grpc_port: int = 50051
+    http_port: int = 9101
+    max_message_bytes: int = 64 * MIB
+    max_runs: int = 32
+    max_in_flight: int = 64
+    save_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class TransmitterSettings(LogSettings):
+    receiver_host: str = "127.0.0.1"
+    ws_port: int = 8765
+    grpc_port: int = 50051
+    http_port: int = 9101
+    images: int = 10
+    delay: float = 1.0
+    warmup: int = 1
+    image: Path | None = None
+    protocols: tuple[str, ...] = ("websocket", "grpc")
+    in_flight: int = 1
+    repeat: int = 1
+    ws_mode: str = "binary"
+    grpc_mode: str = "unary"
+    compression: bool = False
+    max_message_bytes: int = 64 * MIB
+    connect_timeout: float = 30.0
+    image_timeout: float = 30.0
+    output: Path = Path("results")
+    serve: bool = False
+    bind: str = "127.0.0.1"
+    api_port: int = 9102
+    run_interval: float = 0.0
+    external: bool = False
+
+    def mode_of(self, protocol: str) -> str:
+        return self.ws_mode if protocol == "websocket" else self.grpc_mode
+
+    def public(self) -> dict[str, Any]:
+        """JSON-friendly settings, printed and saved with every result."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        out["protocols"] = list(self.protocols)
+        return out
+
+
+def receiver_settings(
+    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> ReceiverSettings:
+    return ReceiverSettings(**resolve(RECEIVER_OPTIONS, args, _env(environ)))
+
+
+def transmitter_settings(
+    args: argparse.Namespace | None = None,
+    environ: Mapping[str, str] | None = None,
+    options: Sequence[Option] = TRANSMITTER_OPTIONS,
+) -> TransmitterSettings:
+    return TransmitterSettings(**resolve(options, args, _env(environ)))
+
+
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ

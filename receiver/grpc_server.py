@@ -1,0 +1,117 @@
+"""gRPC adapter: ``imgbench.v1.Receiver/Send`` (unary) and ``/SendStream``.
+
+The methods are registered with no request deserializer, so the handler gets
+the raw message bytes, exactly like the WebSocket adapter, and the same core
+decodes them. That keeps the receive-complete timestamp before decoding on
+both transports. Refusals map to status codes on ``Send``
+(``INVALID_ARGUMENT``, ``RESOURCE_EXHAUSTED`` for oversized) and to error Acks
+on ``SendStream``, so one bad message does not end a streamed run.
+
+Size limit: grpc core is given the message limit plus :data:`HEADROOM`, and the
+core enforces the exact limit, so oversized messages up to the headroom are
+counted. Messages larger still are refused by grpc core with
+``RESOURCE_EXHAUSTED`` before any application code runs: those the receiver
+cannot count (the transmitter counts its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import structlog
+from opentelemetry.sdk.trace import TracerProvider
+
+from imgbench import wire
+from imgbench.errors import OversizedMessage, WireError
+from receiver.core import ReceiverCore, Stamp
+
+SERVICE = "imgbench.v1.Receiver"
+PROTOCOL = "grpc"
+HEADROOM = 1024 * 1024
+
+
+class GrpcAdapter:
+    def __init__(self, core: ReceiverCore, tracer_provider: TracerProvider | None) -> None:
+        self.core = core
+        self._tracer_provider = tracer_provider
+
+    async def start(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+        limit = self.core.settings.max_message_bytes + HEADROOM
+        interceptors = []
+        if self._tracer_provider is not None:
+            from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+            interceptors.append(
+                aio_server_interceptor(tracer_provider=self._tracer_provider)  # type: ignore[no-untyped-call]
+            )
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+            ],
+        )
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    SERVICE,
+                    {
+                        "Send": grpc.unary_unary_rpc_method_handler(self._send),
+                        "SendStream": grpc.stream_stream_rpc_method_handler(self._send_stream),
+                    },
+                ),
+            )
+        )
+        bound = server.add_insecure_port(f"{host}:{port}")
+        if bound == 0:
+            raise OSError(f"cannot bind gRPC to {host}:{port}")
+        await server.start()
+        return server, bound
+
+    async def _send(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        stamp = Stamp.now()
+        structlog.contextvars.bind_contextvars(protocol=PROTOCOL, mode="unary")
+        try:
+            _, ack = await self.core.handle(request, stamp, protocol=PROTOCOL, mode="unary")
+        except WireError as exc:
+            code = (
+                grpc.StatusCode.RESOURCE_EXHAUSTED
+                if isinstance(exc, OversizedMessage)
+                else grpc.StatusCode.INVALID_ARGUMENT
+            )
+            await context.abort(code, f"{exc.reason}: {exc}")
+        return ack
+
+    # An async generator, not context.write(): the OpenTelemetry aio interceptor
+    # only wraps generator-style streaming handlers correctly.
+    async def _send_stream(
+        self,
+        request_iterator: AsyncIterator[bytes],
+        context: grpc.aio.ServicerContext[bytes, bytes],
+    ) -> AsyncIterator[bytes]:
+        structlog.contextvars.bind_contextvars(protocol=PROTOCOL, mode="stream")
+        try:
+            async for request in request_iterator:
+                stamp = Stamp.now()
+                try:
+                    _, ack = await self.core.handle(
+                        request, stamp, protocol=PROTOCOL, mode="stream"
+                    )
+                except WireError as exc:
+                    ack = wire.encode_ack(
+                        sequence=0,
+                        receive_time_ns=0,
+                        bytes_received=0,
+                        checksum_ok=False,
+                        transmission_ns=0,
+                        warmup=False,
+                        error=f"{exc.reason}: {exc}",
+                    )
+                yield ack
+        except asyncio.CancelledError:
+            # The client went away mid-stream (or the server is stopping).
+            self.core.metrics.disconnects.labels(PROTOCOL).inc()
+            self.core.log_disconnect(PROTOCOL, "stream cancelled")
+            raise

@@ -1,0 +1,105 @@
+"""WebSocket adapter: one binary frame in, one binary Ack frame out.
+
+Endpoints: ``/v1/images`` (binary mode: ImageMessage bytes) and
+``/v1/images/json`` (json mode: the same fields with base64 data in a text
+frame). Message-level problems (malformed bytes, a text frame on the binary
+endpoint, an invalid field) are answered with an Ack whose ``error`` is the
+reason, and the connection stays open; a message above the limit makes the
+websockets library close the connection with code 1009 (message too big).
+"""
+
+from __future__ import annotations
+
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+
+from imgbench import wire
+from imgbench.errors import OversizedMessage, WireError, WrongFrameType
+from receiver.core import ReceiverCore, Stamp
+
+PATHS = {"/v1/images": "binary", "/v1/images/json": "json"}
+PROTOCOL = "websocket"
+
+#: Messages websockets may buffer per connection before it stops reading the
+#: socket: a small queue turns a fast sender into TCP backpressure instead of
+#: memory growth (worst case per connection: MAX_QUEUE x the message limit).
+MAX_QUEUE = 2
+
+
+class WebSocketAdapter:
+    def __init__(self, core: ReceiverCore) -> None:
+        self.core = core
+
+    async def start(self, host: str, port: int) -> Server:
+        return await serve(
+            self._handler,
+            host,
+            port,
+            max_size=self.core.settings.max_message_bytes,
+            max_queue=MAX_QUEUE,
+            # Accepted when the client offers it; the transmitter decides (off by default).
+            compression="deflate",
+            process_request=self._check_path,
+            ping_interval=20,
+            ping_timeout=60,
+        )
+
+    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?", 1)[0] not in PATHS:
+            return connection.respond(404, "unknown path: use /v1/images or /v1/images/json\n")
+        return None
+
+    async def _handler(self, connection: ServerConnection) -> None:
+        assert connection.request is not None
+        mode = PATHS[connection.request.path.split("?", 1)[0]]
+        expects_text = mode == "json"
+        # The run span's context arrives in the handshake; per-image context is in each message.
+        structlog.contextvars.bind_contextvars(
+            protocol=PROTOCOL,
+            mode=mode,
+            connection_traceparent=connection.request.headers.get("traceparent", ""),
+        )
+        try:
+            async for message in connection:
+                stamp = Stamp.now()
+                if isinstance(message, str) != expects_text:
+                    exc = WrongFrameType(
+                        f"{'binary' if expects_text else 'text'} frame on the {mode} endpoint"
+                    )
+                    self.core.reject(PROTOCOL, exc)
+                    await connection.send(_error_ack(exc))
+                    continue
+                try:
+                    _, ack = await self.core.handle(message, stamp, protocol=PROTOCOL, mode=mode)
+                except WireError as exc:
+                    await connection.send(_error_ack(exc))
+                    continue
+                await connection.send(ack)
+        except ConnectionClosedError as exc:
+            if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                self.core.reject(
+                    PROTOCOL,
+                    OversizedMessage(
+                        f"message above {self.core.settings.max_message_bytes} bytes (closed 1009)"
+                    ),
+                )
+            else:
+                self.core.metrics.disconnects.labels(PROTOCOL).inc()
+                self.core.log_disconnect(PROTOCOL, str(exc))
+        except ConnectionClosed:
+            pass
+
+
+def _error_ack(exc: WireError) -> bytes:
+    return wire.encode_ack(
+        sequence=0,
+        receive_time_ns=0,
+        bytes_received=0,
+        checksum_ok=False,
+        transmission_ns=0,
+        warmup=False,
+        error=f"{exc.reason}: {exc}",
+    )

@@ -1,0 +1,7 @@
+"""``python -m transmitter``: the same as ``imgbench transmitter``."""
+
+import sys
+
+from imgbench.cli import main
+
+raise SystemExit(main(["transmitter", *sys.argv[1:]]))

@@ -1,0 +1,196 @@
+"""``imgbench compare``: a local receiver process, both protocols, one result.
+
+The receiver runs as a separate process (sharing one event loop with the
+transmitter would make each side's work show up in the other's figures). It
+binds free loopback ports and reports them through a ready file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from imgbench import __version__
+from imgbench.errors import ReceiverUnreachable
+from imgbench.metrics import TransmitterMetrics
+from imgbench.results import Comparison
+from imgbench.settings import TransmitterSettings
+from imgbench.telemetry import get_logger
+from transmitter.image import Image, load_image
+from transmitter.runner import Harness, Progress, new_run_id, protocol_order
+from transmitter.senders import make_sender
+
+log = get_logger("transmitter")
+READY_ENV = "IMGBENCH_READY_FILE"
+
+
+@contextlib.asynccontextmanager
+async def local_receiver(
+    settings: TransmitterSettings, log_path: Path, timeout: float = 30.0
+) -> AsyncIterator[dict[str, int]]:
+    """Start ``python -m receiver`` on free loopback ports; yield its ports; stop it."""
+    with tempfile.TemporaryDirectory(prefix="imgbench-") as tmp:
+        ready = Path(tmp) / "ready.json"
+        env = {**os.environ, READY_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"}
+        env.pop("RECEIVER_SAVE_DIR", None)
+        args = [
+            sys.executable,
+            "-m",
+            "receiver",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--max-message-bytes",
+            str(settings.max_message_bytes),
+            "--log-level",
+            settings.log_level,
+        ]
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log_file:
+            proc = await asyncio.create_subprocess_exec(
+                *args, env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT
+            )
+            try:
+                deadline = time.monotonic() + timeout
+                while not ready.exists():
+                    if proc.returncode is not None:
+                        raise ReceiverUnreachable(
+                            f"the local receiver exited with code {proc.returncode}"
+                            f" before it was ready (see {log_path})"
+                        )
+                    if time.monotonic() > deadline:
+                        raise ReceiverUnreachable(
+                            f"the local receiver was not ready within {timeout} s (see {log_path})"
+                        )
+                    await asyncio.sleep(0.05)
+                info = json.loads(ready.read_text())
+                yield {k: int(info[k]) for k in ("websocket", "grpc", "http", "pid")}
+            finally:
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        await asyncio.wait_for(proc.wait(), 15)
+                    except TimeoutError:
+                        proc.kill()
+                        await proc.wait()
+
+
+def environment() -> tuple[dict[str, str], dict[str, Any]]:
+    """Library versions and host facts saved with every result."""
+    versions = {"imgbench": __version__, "python": platform.python_version()}
+    for dist in (
+        "websockets",
+        "grpcio",
+        "protobuf",
+        "prometheus-client",
+        "opentelemetry-sdk",
+        "structlog",
+    ):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "unknown"
+    host = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "python_implementation": platform.python_implementation(),
+    }
+    return versions, host
+
+
+async def run_comparison(
+    settings: TransmitterSettings,
+    *,
+    tracing: TracerProvider,
+    metrics: TransmitterMetrics,
+    image: Image | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Run every protocol ``settings.repeat`` times against the configured receiver."""
+    image = image if image is not None else load_image(settings.image)
+    run_id = run_id or new_run_id()
+    versions, host = environment()
+    comparison = Comparison(
+        run_id=run_id,
+        created_at=datetime.now(UTC).isoformat(),
+        settings=settings.public(),
+        versions=versions,
+        host=host,
+        image=image.describe(),
+    )
+    harness = Harness(settings, tracing.get_tracer("imgbench.transmitter"), metrics, progress)
+    log.info(
+        "comparison started",
+        run_id=run_id,
+        image=image.name,
+        bytes=image.size,
+        protocols=list(settings.protocols),
+        images=settings.images,
+        delay_s=settings.delay,
+        warmup=settings.warmup,
+        repeat=settings.repeat,
+    )
+    for repetition in range(settings.repeat):
+        for position, protocol in enumerate(protocol_order(settings.protocols, repetition)):
+            sender = make_sender(protocol, settings, tracing)
+            comparison.runs.append(
+                await harness.run_protocol(
+                    sender, image, run_id, repetition=repetition, position=position
+                )
+            )
+    return comparison
+
+
+async def compare_locally(
+    settings: TransmitterSettings,
+    *,
+    tracing: TracerProvider,
+    metrics: TransmitterMetrics,
+    out_dir: Path,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Start a local receiver (unless ``settings.external``) and run the comparison."""
+    image = load_image(settings.image)
+    if settings.external:
+        return await run_comparison(
+            settings, tracing=tracing, metrics=metrics, image=image, progress=progress
+        )
+    async with local_receiver(settings, out_dir / "receiver.log") as ports:
+        local = replace(
+            settings,
+            receiver_host="127.0.0.1",
+            ws_port=ports["websocket"],
+            grpc_port=ports["grpc"],
+            http_port=ports["http"],
+        )
+        return await run_comparison(
+            local,
+            tracing=tracing,
+            metrics=metrics,
+            image=image,
+            progress=progress,
+            run_id=out_dir.name,
+        )

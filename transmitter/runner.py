@@ -1,0 +1,299 @@
+"""The harness: drives any :class:`~transmitter.senders.Sender` the same way.
+
+Per protocol run: connect (not timed), send the warm-up images, then the
+measured images on the configured schedule, then close. Encoding happens
+after the send-start timestamp on every transport alike, so its cost counts
+the same everywhere (and the json mode's base64 cost is visible).
+
+Schedules:
+
+* closed loop (``in_flight == 1``, the default): send, wait for the ack, sleep
+  ``delay``, send the next. Nothing queues; scheduled start == send start.
+* burst (``in_flight > 1``): image *i* is scheduled at ``t0 + i * delay`` and
+  waits for one of ``in_flight`` slots. Transmission time counts from the
+  scheduled start, and the wait is reported separately as queue time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
+from opentelemetry.util.types import Attributes
+
+from imgbench import resources, wire
+from imgbench.errors import ImageLost, IntegrityError, RunError
+from imgbench.http import get_json, request
+from imgbench.metrics import TransmitterMetrics
+from imgbench.results import NS, ProtocolRun, Sample, compute_figures
+from imgbench.settings import TransmitterSettings
+from imgbench.telemetry import get_logger, traceparent
+from imgbench.wire import Clock, ImageMeta
+from transmitter.image import Image
+from transmitter.senders import Sender
+
+log = get_logger("transmitter")
+Progress = Callable[[str, int], None]
+
+
+def new_run_id() -> str:
+    """Sortable, unique: UTC time plus 8 random hex digits."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def protocol_order(protocols: tuple[str, ...], repetition: int) -> tuple[str, ...]:
+    """ABBA ordering: reversed on repetitions 1 and 2 of every 4 (0-based).
+
+    Over each block of four repetitions every protocol runs first and last
+    equally often, so linear drift and order effects cancel.
+    """
+    return protocols[::-1] if repetition % 4 in (1, 2) else protocols
+
+
+@dataclass
+class Harness:
+    settings: TransmitterSettings
+    tracer: Tracer
+    metrics: TransmitterMetrics
+    progress: Progress | None = None
+
+    async def run_protocol(
+        self,
+        sender: Sender,
+        image: Image,
+        run_id: str,
+        *,
+        repetition: int = 0,
+        position: int = 0,
+    ) -> ProtocolRun:
+        """One protocol's run; raises :class:`RunError` when an image is lost or corrupted."""
+        s = self.settings
+        protocol, mode = sender.protocol, sender.mode
+        result = ProtocolRun(
+            protocol=protocol,
+            mode=mode,
+            compression=s.compression,
+            images=s.images,
+            warmup=s.warmup,
+            delay_s=s.delay,
+            in_flight=s.in_flight,
+            repetition=repetition,
+            position=position,
+            image_bytes=image.size,
+            message_bytes=0,
+            started_at=datetime.now(UTC).isoformat(),
+        )
+        attributes: Attributes = {
+            "imgbench.protocol": protocol,
+            "imgbench.mode": mode,
+            "imgbench.run_id": run_id,
+            "imgbench.images": s.images,
+            "imgbench.bytes": image.size,
+        }
+        with (
+            structlog.contextvars.bound_contextvars(protocol=protocol, mode=mode, run_id=run_id),
+            self.tracer.start_as_current_span(f"{protocol} run", attributes=attributes) as span,
+        ):
+            await sender.connect(time.monotonic() + s.connect_timeout, traceparent(span))
+            try:
+                for i in range(s.warmup):
+                    if i:
+                        await asyncio.sleep(s.delay)
+                    result.warmup_samples.append(
+                        await self._send(sender, image, run_id, i, warmup=True)
+                    )
+                if s.warmup:
+                    await asyncio.sleep(s.delay)
+                before = await self._costs_snapshot()
+                result.samples = await self._measured(sender, image, run_id)
+                result.costs = _costs(before, await self._costs_snapshot(), result)
+            finally:
+                await sender.close()
+        result.message_bytes = result.samples[0].message_bytes
+        figures = compute_figures(result.samples)
+        last_ack = (
+            max(x.ack_ns for x in result.samples) - min(x.scheduled_ns for x in result.samples)
+        ) / NS
+        self.metrics.run_completed(protocol, mode, figures, last_ack)
+        log.info(
+            "run completed",
+            protocol=protocol,
+            mode=mode,
+            run_id=run_id,
+            images=figures.images,
+            total_transfer_s=round(figures.total_transfer_s, 6),
+            cumulative_transmission_s=round(figures.cumulative_transmission_s, 6),
+            median_transmission_s=round(figures.transmission.p50, 6),
+            median_round_trip_s=round(figures.round_trip.p50, 6),
+        )
+        return result
+
+    async def _measured(self, sender: Sender, image: Image, run_id: str) -> list[Sample]:
+        s = self.settings
+        if s.in_flight == 1:
+            samples = []
+            for i in range(s.images):
+                if i:
+                    await asyncio.sleep(s.delay)
+                samples.append(await self._send(sender, image, run_id, i))
+            return samples
+        slots = asyncio.Semaphore(s.in_flight)
+        t0 = time.monotonic_ns()
+
+        async def one(i: int) -> Sample:
+            scheduled = t0 + int(i * s.delay * NS)
+            await asyncio.sleep(max(0.0, (scheduled - time.monotonic_ns()) / NS))
+            async with slots:
+                return await self._send(sender, image, run_id, i, scheduled_ns=scheduled)
+
+        tasks = [asyncio.create_task(one(i)) for i in range(s.images)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _send(
+        self,
+        sender: Sender,
+        image: Image,
+        run_id: str,
+        sequence: int,
+        *,
+        warmup: bool = False,
+        scheduled_ns: int = 0,
+    ) -> Sample:
+        s = self.settings
+        protocol, mode = sender.protocol, sender.mode
+        kind = "warm-up image" if warmup else "image"
+        with (
+            structlog.contextvars.bound_contextvars(sequence=sequence, warmup=warmup),
+            self.tracer.start_as_current_span(
+                "send image",
+                attributes={
+                    "imgbench.protocol": protocol,
+                    "imgbench.mode": mode,
+                    "imgbench.run_id": run_id,
+                    "imgbench.sequence": sequence,
+                    "imgbench.bytes": image.size,
+                    "imgbench.warmup": warmup,
+                },
+            ) as span,
+        ):
+            send_ns = time.monotonic_ns()
+            meta = ImageMeta(
+                run_id=run_id,
+                protocol=protocol,
+                mode=mode,
+                sequence=sequence,
+                total=s.images,
+                send_time_ns=send_ns,
+                clock=Clock.CLOCK_MONOTONIC,
+                content_type=image.content_type,
+                sha256=image.sha256,
+                traceparent=traceparent(span),
+                warmup=warmup,
+                scheduled_time_ns=scheduled_ns,
+            )
+            payload: bytes | str = (
+                wire.encode_json_image(meta, image.data)
+                if mode == "json"
+                else wire.encode_image(meta, image.data)
+            )
+            if len(payload) > s.max_message_bytes:
+                self.metrics.errors.labels(protocol, "rejected").inc()
+                raise RunError(
+                    f"{protocol}/{mode}: a {len(payload)}-byte message exceeds"
+                    f" IMGBENCH_MAX_MESSAGE_BYTES={s.max_message_bytes}"
+                )
+            try:
+                raw_ack = await asyncio.wait_for(sender.send(payload), s.image_timeout)
+            except TimeoutError as exc:
+                self.metrics.errors.labels(protocol, "timeout").inc()
+                raise ImageLost(
+                    f"{protocol}/{mode}: no ack for {kind} {sequence} within {s.image_timeout} s"
+                ) from exc
+            except ImageLost as exc:
+                self.metrics.errors.labels(protocol, "disconnect").inc()
+                raise ImageLost(f"{protocol}/{mode}: {kind} {sequence} lost: {exc}") from exc
+            ack_ns = time.monotonic_ns()
+            ack = wire.decode_ack(raw_ack)
+            if ack.error:
+                self.metrics.errors.labels(protocol, "rejected").inc()
+                raise RunError(
+                    f"{protocol}/{mode}: receiver refused {kind} {sequence}: {ack.error}"
+                )
+            if not ack.checksum_ok or ack.bytes_received != image.size or ack.sequence != sequence:
+                self.metrics.errors.labels(protocol, "integrity").inc()
+                span.set_status(trace.Status(trace.StatusCode.ERROR, "integrity"))
+                raise IntegrityError(
+                    f"{protocol}/{mode}: {kind} {sequence} arrived corrupted (checksum ok:"
+                    f" {ack.checksum_ok}, {ack.bytes_received} of {image.size} bytes, ack for"
+                    f" sequence {ack.sequence})"
+                )
+            sample = Sample(
+                sequence=sequence,
+                scheduled_ns=scheduled_ns or send_ns,
+                send_ns=send_ns,
+                receive_ns=ack.receive_time_ns,
+                ack_ns=ack_ns,
+                image_bytes=image.size,
+                message_bytes=len(payload),
+                checksum_ok=True,
+            )
+            if not warmup:
+                self.metrics.sent.labels(protocol, mode).inc()
+                self.metrics.round_trip.labels(protocol, mode).observe(
+                    sample.round_trip_s,
+                    exemplar={"trace_id": format(span.get_span_context().trace_id, "032x")},
+                )
+                if self.progress is not None:
+                    self.progress(protocol, 1)
+            log.debug(
+                f"{kind} acknowledged",
+                bytes=image.size,
+                transmission_s=sample.transmission_s,
+                round_trip_s=sample.round_trip_s,
+            )
+            return sample
+
+    async def _costs_snapshot(self) -> dict[str, Any]:
+        """Own CPU/memory, and the receiver's when its HTTP port answers.
+
+        Reads, then resets the peak-RSS marks, so the next snapshot's peak
+        covers exactly the interval between the two.
+        """
+        snap: dict[str, Any] = {"transmitter": resources.snapshot()}
+        resources.reset_peak_rss()
+        s = self.settings
+        try:
+            status, body = await get_json(s.receiver_host, s.http_port, "/stats", timeout=2)
+            if status == 200:
+                snap["receiver"] = body
+            await request(s.receiver_host, s.http_port, "POST", "/stats/reset-peak", timeout=2)
+        except (OSError, TimeoutError, ValueError):
+            pass  # costs are optional; the figures are not
+        return snap
+
+
+def _costs(before: dict[str, Any], after: dict[str, Any], run: ProtocolRun) -> dict[str, float]:
+    """CPU seconds and peak RSS of both sides over the measured part of a run."""
+    sent_mb = sum(x.message_bytes for x in run.samples) / 1e6
+    costs: dict[str, float] = {"bytes_sent": float(sum(x.message_bytes for x in run.samples))}
+    if run.samples:
+        costs["size_overhead"] = run.samples[0].message_bytes / max(1, run.samples[0].image_bytes)
+    for side in ("transmitter", "receiver"):
+        if side in before and side in after:
+            cpu = after[side]["cpu_s"] - before[side]["cpu_s"]
+            costs[f"{side}_cpu_s"] = cpu
+            costs[f"{side}_cpu_ms_per_mb"] = cpu * 1000 / sent_mb if sent_mb else 0.0
+            costs[f"{side}_peak_rss_bytes"] = float(after[side]["peak_rss_bytes"])
+    return costs

@@ -1,0 +1,254 @@
+"""Transport adapters behind one small interface.
+
+A :class:`Sender` connects (retrying until a deadline), sends one encoded
+message and returns the raw Ack bytes, and closes. Several ``send`` calls may
+be awaited concurrently (the burst schedule); acks are matched to sends by
+order of arrival on ordered transports (one WebSocket connection, one gRPC
+stream), which is correct because the receiver answers each connection's
+messages in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from imgbench.errors import ImageLost, ReceiverUnreachable
+from imgbench.settings import TransmitterSettings
+from imgbench.telemetry import get_logger
+
+log = get_logger("transmitter")
+SEND = "/imgbench.v1.Receiver/Send"
+SEND_STREAM = "/imgbench.v1.Receiver/SendStream"
+#: Headroom above the image message limit for the Ack and framing.
+GRPC_HEADROOM = 1024 * 1024
+#: Largest Ack frame accepted over WebSocket (acks are ~50 bytes).
+ACK_LIMIT = 64 * 1024
+
+
+class Sender(Protocol):
+    protocol: str
+    mode: str
+
+    async def connect(self, deadline: float, traceparent: str) -> None:
+        """Connect, retrying with backoff until ``deadline`` (monotonic seconds)."""
+
+    async def send(self, payload: bytes | str) -> bytes:
+        """Send one message and return its raw Ack. Raises ImageLost on failure."""
+
+    async def close(self) -> None: ...
+
+
+def make_sender(
+    protocol: str, settings: TransmitterSettings, tracing: TracerProvider | None
+) -> Sender:
+    if protocol == "websocket":
+        return WebSocketSender(settings)
+    return GrpcSender(settings, tracing)
+
+
+class _OrderedAcks:
+    """Futures for acks that arrive in send order."""
+
+    def __init__(self) -> None:
+        self.waiting: deque[asyncio.Future[bytes]] = deque()
+
+    def expect(self) -> asyncio.Future[bytes]:
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.waiting.append(fut)
+        return fut
+
+    def deliver(self, ack: bytes) -> None:
+        while self.waiting:
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_result(ack)
+                return
+
+    def fail(self, exc: BaseException) -> None:
+        while self.waiting:
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_exception(exc)
+
+
+class WebSocketSender:
+    protocol = "websocket"
+
+    def __init__(self, settings: TransmitterSettings) -> None:
+        self.mode = settings.ws_mode
+        path = "/v1/images/json" if self.mode == "json" else "/v1/images"
+        self.url = f"ws://{settings.receiver_host}:{settings.ws_port}{path}"
+        self.settings = settings
+        self._conn: ClientConnection | None = None
+        self._acks = _OrderedAcks()
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def connect(self, deadline: float, traceparent: str) -> None:
+        delay = 0.1
+        while True:
+            try:
+                self._conn = await connect(
+                    self.url,
+                    max_size=ACK_LIMIT,  # only acks come back
+                    compression="deflate" if self.settings.compression else None,
+                    additional_headers={"traceparent": traceparent} if traceparent else None,
+                    open_timeout=max(0.1, min(10.0, deadline - time.monotonic())),
+                    proxy=None,
+                    ping_interval=20,
+                    ping_timeout=60,
+                )
+                break
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise ReceiverUnreachable(
+                        f"cannot connect to the WebSocket receiver at {self.url}: {exc}"
+                    ) from exc
+                log.info(
+                    "receiver not reachable yet, retrying",
+                    url=self.url,
+                    error=str(exc),
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._conn is not None
+        try:
+            async for message in self._conn:
+                if isinstance(message, bytes):
+                    self._acks.deliver(message)
+        except ConnectionClosed:
+            pass
+        code, why = self._conn.close_code, self._conn.close_reason
+        self._acks.fail(
+            ImageLost(f"WebSocket connection closed (code {code} {why!r}) before the ack arrived")
+        )
+
+    async def send(self, payload: bytes | str) -> bytes:
+        assert self._conn is not None, "connect() first"
+        # Register and write under one lock so acks are matched in send order.
+        async with self._lock:
+            fut = self._acks.expect()
+            try:
+                await self._conn.send(payload)
+            except ConnectionClosed as exc:
+                fut.cancel()
+                raise ImageLost(f"WebSocket connection closed while sending: {exc}") from exc
+        return await fut
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+        if self._reader is not None:
+            await self._reader
+
+
+class GrpcSender:
+    protocol = "grpc"
+
+    def __init__(self, settings: TransmitterSettings, tracing: TracerProvider | None) -> None:
+        self.mode = settings.grpc_mode
+        self.target = f"{settings.receiver_host}:{settings.grpc_port}"
+        self.settings = settings
+        self._tracing = tracing
+        self._channel: grpc.aio.Channel | None = None
+        self._stream: _GrpcStream | None = None
+
+    async def connect(self, deadline: float, traceparent: str) -> None:
+        limit = self.settings.max_message_bytes + GRPC_HEADROOM
+        interceptors = None
+        if self._tracing is not None:
+            from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+            interceptors = aio_client_interceptors(tracer_provider=self._tracing)  # type: ignore[no-untyped-call]
+        self._channel = grpc.aio.insecure_channel(
+            self.target,
+            options=[
+                ("grpc.max_send_message_length", limit),
+                ("grpc.max_receive_message_length", limit),
+                # Compose may start us before the receiver: retry quickly, not after 1-120 s.
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 2000),
+            ],
+            compression=grpc.Compression.Gzip if self.settings.compression else None,
+            interceptors=interceptors,
+        )
+        try:
+            await asyncio.wait_for(
+                self._channel.channel_ready(), max(0.1, deadline - time.monotonic())
+            )
+        except TimeoutError as exc:
+            await self._channel.close(None)
+            raise ReceiverUnreachable(
+                f"cannot connect to the gRPC receiver at {self.target}: not ready before the"
+                " connect deadline"
+            ) from exc
+        if self.mode == "stream":
+            self._stream = _GrpcStream(self._channel)
+
+    async def send(self, payload: bytes | str) -> bytes:
+        assert self._channel is not None, "connect() first"
+        assert isinstance(payload, bytes)
+        if self._stream is not None:
+            return await self._stream.send(payload)
+        call = self._channel.unary_unary(SEND, None, None)
+        try:
+            ack: bytes = await call(payload, timeout=self.settings.image_timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise ImageLost(f"gRPC {exc.code().name}: {exc.details()}") from exc
+        return ack
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            await self._stream.close()
+        if self._channel is not None:
+            await self._channel.close(None)
+
+
+class _GrpcStream:
+    """One bidirectional stream per run, fed from a queue (no ``call.write``)."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._acks = _OrderedAcks()
+        self._call = channel.stream_stream(SEND_STREAM, None, None)(self._requests())
+        self._reader = asyncio.create_task(self._read())
+
+    async def _requests(self) -> AsyncIterator[bytes]:
+        while (item := await self._queue.get()) is not None:
+            yield item
+
+    async def _read(self) -> None:
+        try:
+            async for ack in self._call:
+                self._acks.deliver(ack)
+            error: ImageLost = ImageLost("gRPC stream ended before the ack arrived")
+        except grpc.aio.AioRpcError as exc:
+            error = ImageLost(f"gRPC stream {exc.code().name}: {exc.details()}")
+        self._acks.fail(error)
+
+    async def send(self, payload: bytes) -> bytes:
+        if self._reader.done():
+            raise ImageLost("gRPC stream is closed")
+        fut = self._acks.expect()
+        self._queue.put_nowait(payload)
+        return await fut
+
+    async def close(self) -> None:
+        self._queue.put_nowait(None)
+        try:
+            await asyncio.wait_for(self._reader, 10)
+        except TimeoutError:
+            self._call.cancel()

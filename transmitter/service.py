@@ -1,0 +1,166 @@
+"""The transmitter as a one-shot command or a long-running service.
+
+Service mode (``--serve``, used by docker compose): runs the comparison once
+at start, then every ``RUN_INTERVAL_SECONDS`` (0 = only once), and serves
+``GET /healthz``, ``GET /metrics``, ``POST /runs`` (start one now; 409 while
+one is running) and ``GET /runs/latest`` (the last result as JSON) on
+``TRANSMITTER_PORT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from imgbench.errors import RunError
+from imgbench.http import HttpServer, Request, Response, metrics_handler
+from imgbench.metrics import TransmitterMetrics
+from imgbench.results import Comparison
+from imgbench.settings import TransmitterSettings
+from imgbench.table import comparison_table
+from imgbench.telemetry import get_logger, tracer_provider
+from transmitter.compare import run_comparison
+from transmitter.runner import new_run_id
+
+log = get_logger("transmitter")
+SERVICE_NAME = "imgbench-transmitter"
+
+
+def _save(settings: TransmitterSettings, comparison: Comparison) -> None:
+    out = settings.output / comparison.run_id
+    out.mkdir(parents=True, exist_ok=True)
+    comparison.save(out / "results.json")
+
+
+def log_summary(comparison: Comparison) -> None:
+    from rich.console import Console
+
+    console = Console(width=120, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(comparison_table(comparison))
+    log.info("comparison summary", run_id=comparison.run_id, table="\n" + console.export_text())
+
+
+async def run_once(settings: TransmitterSettings) -> int:
+    """Run one comparison against the configured receiver; 0 on success."""
+    tracing = tracer_provider(SERVICE_NAME)
+    try:
+        comparison = await run_comparison(settings, tracing=tracing, metrics=TransmitterMetrics())
+    finally:
+        tracing.force_flush()
+        tracing.shutdown()
+    log_summary(comparison)
+    _save(settings, comparison)
+    return 0
+
+
+class TransmitterService:
+    def __init__(
+        self,
+        settings: TransmitterSettings,
+        *,
+        metrics: TransmitterMetrics | None = None,
+        tracing: TracerProvider | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics if metrics is not None else TransmitterMetrics()
+        self.tracing = tracing if tracing is not None else tracer_provider(SERVICE_NAME)
+        self.latest: dict[str, Any] | None = None
+        self.current: asyncio.Task[None] | None = None
+        self._http = HttpServer(
+            {
+                ("GET", "/healthz"): self._healthz,
+                ("GET", "/metrics"): metrics_handler(self.metrics.registry),
+                ("POST", "/runs"): self._start_run,
+                ("GET", "/runs/latest"): self._latest,
+            },
+            settings.bind,
+            settings.api_port,
+        )
+
+    @property
+    def port(self) -> int:
+        return self._http.port
+
+    async def start(self) -> None:
+        await self._http.start()
+        log.info("transmitter API listening", bind=self.settings.bind, port=self.port)
+
+    async def stop(self) -> None:
+        if self.current is not None and not self.current.done():
+            self.current.cancel()
+            await asyncio.gather(self.current, return_exceptions=True)
+        await self._http.stop()
+        self.tracing.force_flush()
+        self.tracing.shutdown()
+
+    def trigger(self) -> str | None:
+        """Start a comparison now; returns its run id, or None if one is running."""
+        if self.current is not None and not self.current.done():
+            return None
+        run_id = new_run_id()
+        self.current = asyncio.create_task(self._run(run_id))
+        return run_id
+
+    async def _run(self, run_id: str) -> None:
+        self.metrics.runs_in_progress.set(1)
+        try:
+            comparison = await run_comparison(
+                self.settings, tracing=self.tracing, metrics=self.metrics, run_id=run_id
+            )
+            self.latest = {"status": "ok", **comparison.to_dict()}
+            log_summary(comparison)
+            _save(self.settings, comparison)
+        except RunError as exc:
+            self.latest = {"status": "failed", "run_id": run_id, "error": str(exc)}
+            log.error("comparison failed", run_id=run_id, error=str(exc))
+        except OSError as exc:
+            self.latest = {"status": "failed", "run_id": run_id, "error": repr(exc)}
+            log.error("comparison failed", run_id=run_id, error=repr(exc))
+        finally:
+            self.metrics.runs_in_progress.set(0)
+            self.tracing.force_flush()
+
+    async def loop(self) -> None:
+        """Run at start, then every ``run_interval`` seconds (0 = once)."""
+        while True:
+            self.trigger()
+            if self.current is not None:
+                await asyncio.gather(self.current, return_exceptions=True)
+            if self.settings.run_interval <= 0:
+                return
+            await asyncio.sleep(self.settings.run_interval)
+
+    async def _healthz(self, _: Request) -> Response:
+        running = self.current is not None and not self.current.done()
+        return Response.json({"status": "ok", "service": SERVICE_NAME, "running": running})
+
+    async def _start_run(self, _: Request) -> Response:
+        run_id = self.trigger()
+        if run_id is None:
+            return Response.json({"error": "a comparison is already running"}, 409)
+        return Response.json({"run_id": run_id, "status": "started"}, 202)
+
+    async def _latest(self, _: Request) -> Response:
+        if self.latest is None:
+            running = self.current is not None and not self.current.done()
+            return Response.json({"status": "running" if running else "none"}, 404)
+        return Response.json(self.latest)
+
+
+async def serve(settings: TransmitterSettings) -> None:
+    """Service mode: API up, comparisons on schedule, until SIGINT/SIGTERM."""
+    service = TransmitterService(settings)
+    await service.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    scheduler = asyncio.create_task(service.loop())
+    await stop.wait()
+    scheduler.cancel()
+    await asyncio.gather(scheduler, return_exceptions=True)
+    await service.stop()
+    log.info("transmitter stopped")
