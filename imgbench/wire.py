@@ -85,6 +85,7 @@ class ImageMeta:
     warmup: bool = False
     #: 0 means "same as send_time_ns" (closed loop).
     scheduled_time_ns: int = 0
+    repetition: int = 0
 
     @property
     def start_ns(self) -> int:
@@ -107,6 +108,7 @@ def encode_image(meta: ImageMeta, data: bytes) -> bytes:
         traceparent=meta.traceparent,
         warmup=meta.warmup,
         scheduled_time_ns=meta.scheduled_time_ns,
+        repetition=meta.repetition,
         data=data,
     ).SerializeToString()
 
@@ -141,6 +143,7 @@ def decode_image(
         traceparent=msg.traceparent,
         warmup=msg.warmup,
         scheduled_time_ns=msg.scheduled_time_ns,
+        repetition=msg.repetition,
     )
     validate(meta, protocol=protocol, mode=mode)
     return meta, msg.data
@@ -188,6 +191,7 @@ def encode_json_image(meta: ImageMeta, data: bytes) -> str:
             "traceparent": meta.traceparent,
             "warmup": meta.warmup,
             "scheduled_time_ns": meta.scheduled_time_ns,
+            "repetition": meta.repetition,
             "data": base64.b64encode(data).decode("ascii"),
         },
         separators=(",", ":"),
@@ -219,12 +223,13 @@ def decode_json_image(
             traceparent=_typed(obj, "traceparent", str),
             warmup=_typed(obj, "warmup", bool),
             scheduled_time_ns=_typed(obj, "scheduled_time_ns", int),
+            repetition=_typed(obj, "repetition", int),
         )
         data = base64.b64decode(_typed(obj, "data", str), validate=True)
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
         raise MalformedMessage(f"not a JSON image message: {exc}") from exc
-    if meta.sequence < 0:
-        raise InvalidField("sequence must not be negative")
+    if meta.sequence < 0 or meta.repetition < 0:
+        raise InvalidField("sequence and repetition must not be negative")
     validate(meta, protocol=protocol, mode=mode)
     return meta, data
 

@@ -57,6 +57,7 @@ class RunRecord:
     run_id: str
     protocol: str
     mode: str
+    repetition: int
     total: int
     samples: dict[int, Sample] = field(default_factory=dict)
     warmup: int = 0
@@ -69,6 +70,7 @@ class RunRecord:
             "run_id": self.run_id,
             "protocol": self.protocol,
             "mode": self.mode,
+            "repetition": self.repetition,
             "total": self.total,
             "received": len(samples),
             "warmup_received": self.warmup,
@@ -99,7 +101,7 @@ class ReceiverCore:
         self.settings = settings
         self.metrics = metrics
         self._tracer = tracer
-        self._runs: OrderedDict[tuple[str, str, str], RunRecord] = OrderedDict()
+        self._runs: OrderedDict[tuple[str, str, str, int], RunRecord] = OrderedDict()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._background: set[asyncio.Task[None]] = set()
 
@@ -228,10 +230,10 @@ class ReceiverCore:
     # -- runs ----------------------------------------------------------------
 
     def _record(self, meta: ImageMeta) -> RunRecord:
-        key = (meta.run_id, meta.protocol, meta.mode)
+        key = (meta.run_id, meta.protocol, meta.mode, meta.repetition)
         record = self._runs.get(key)
         if record is None:
-            record = RunRecord(meta.run_id, meta.protocol, meta.mode, meta.total)
+            record = RunRecord(meta.run_id, meta.protocol, meta.mode, meta.repetition, meta.total)
             self._runs[key] = record
             while len({k[0] for k in self._runs}) > self.settings.max_runs:
                 self._runs.popitem(last=False)
@@ -252,6 +254,7 @@ class ReceiverCore:
             protocol=record.protocol,
             mode=record.mode,
             run_id=record.run_id,
+            repetition=record.repetition,
             images=figures.images,
             total_transfer_s=round(figures.total_transfer_s, 6),
             cumulative_transmission_s=round(figures.cumulative_transmission_s, 6),
@@ -261,8 +264,13 @@ class ReceiverCore:
             integrity_failures=record.integrity_failures,
         )
 
+    def is_complete(self, meta: ImageMeta) -> bool:
+        """Whether the protocol run ``meta`` belongs to has received all its images."""
+        record = self._runs.get((meta.run_id, meta.protocol, meta.mode, meta.repetition))
+        return record is not None and record.completed_at is not None
+
     def run(self, run_id: str) -> list[dict[str, Any]]:
-        """Records of ``run_id`` (one per protocol/mode), oldest first; [] if unknown."""
+        """Records of ``run_id`` (one per protocol/mode/repetition), oldest first; [] if unknown."""
         return [r.to_dict() for k, r in self._runs.items() if k[0] == run_id]
 
     def run_ids(self) -> list[str]:
@@ -286,6 +294,19 @@ class ReceiverCore:
         """Wait for pending background writes (called on shutdown)."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def error_ack(exc: WireError) -> bytes:
+    """The Ack answering a refused message: ``error`` is ``"<reason>: <detail>"``."""
+    return wire.encode_ack(
+        sequence=0,
+        receive_time_ns=0,
+        bytes_received=0,
+        checksum_ok=False,
+        transmission_ns=0,
+        warmup=False,
+        error=f"{exc.reason}: {exc}",
+    )
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -23,9 +23,9 @@ import grpc
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
-from imgbench import wire
 from imgbench.errors import OversizedMessage, WireError
-from receiver.core import ReceiverCore, Stamp
+from imgbench.wire import ImageMeta
+from receiver.core import ReceiverCore, Stamp, error_ack
 
 SERVICE = "imgbench.v1.Receiver"
 PROTOCOL = "grpc"
@@ -92,26 +92,25 @@ class GrpcAdapter:
         context: grpc.aio.ServicerContext[bytes, bytes],
     ) -> AsyncIterator[bytes]:
         structlog.contextvars.bind_contextvars(protocol=PROTOCOL, mode="stream")
+        last: ImageMeta | None = None
         try:
             async for request in request_iterator:
                 stamp = Stamp.now()
                 try:
-                    _, ack = await self.core.handle(
+                    last, ack = await self.core.handle(
                         request, stamp, protocol=PROTOCOL, mode="stream"
                     )
                 except WireError as exc:
-                    ack = wire.encode_ack(
-                        sequence=0,
-                        receive_time_ns=0,
-                        bytes_received=0,
-                        checksum_ok=False,
-                        transmission_ns=0,
-                        warmup=False,
-                        error=f"{exc.reason}: {exc}",
-                    )
+                    ack = error_ack(exc)
                 yield ack
         except asyncio.CancelledError:
-            # The client went away mid-stream (or the server is stopping).
-            self.core.metrics.disconnects.labels(PROTOCOL).inc()
-            self.core.log_disconnect(PROTOCOL, "stream cancelled")
+            self._lost(last, "stream cancelled")
             raise
+        # A client that vanishes just ends the request iterator, like a clean
+        # half-close; an unfinished run is what tells the two apart.
+        self._lost(last, "stream ended")
+
+    def _lost(self, last: ImageMeta | None, how: str) -> None:
+        if last is not None and not self.core.is_complete(last):
+            self.core.metrics.disconnects.labels(PROTOCOL).inc()
+            self.core.log_disconnect(PROTOCOL, f"{how} before run {last.run_id} was complete")

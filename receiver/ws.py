@@ -16,9 +16,8 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from imgbench import wire
 from imgbench.errors import OversizedMessage, WireError, WrongFrameType
-from receiver.core import ReceiverCore, Stamp
+from receiver.core import ReceiverCore, Stamp, error_ack
 
 PATHS = {"/v1/images": "binary", "/v1/images/json": "json"}
 PROTOCOL = "websocket"
@@ -70,12 +69,12 @@ class WebSocketAdapter:
                         f"{'binary' if expects_text else 'text'} frame on the {mode} endpoint"
                     )
                     self.core.reject(PROTOCOL, exc)
-                    await connection.send(_error_ack(exc))
+                    await connection.send(error_ack(exc))
                     continue
                 try:
                     _, ack = await self.core.handle(message, stamp, protocol=PROTOCOL, mode=mode)
                 except WireError as exc:
-                    await connection.send(_error_ack(exc))
+                    await connection.send(error_ack(exc))
                     continue
                 await connection.send(ack)
         except ConnectionClosedError as exc:
@@ -91,15 +90,3 @@ class WebSocketAdapter:
                 self.core.log_disconnect(PROTOCOL, str(exc))
         except ConnectionClosed:
             pass
-
-
-def _error_ack(exc: WireError) -> bytes:
-    return wire.encode_ack(
-        sequence=0,
-        receive_time_ns=0,
-        bytes_received=0,
-        checksum_ok=False,
-        transmission_ns=0,
-        warmup=False,
-        error=f"{exc.reason}: {exc}",
-    )

@@ -58,6 +58,14 @@ def protocol_order(protocols: tuple[str, ...], repetition: int) -> tuple[str, ..
     return protocols[::-1] if repetition % 4 in (1, 2) else protocols
 
 
+@dataclass(frozen=True, slots=True)
+class RunKey:
+    """Identifies one protocol run on the wire (with the protocol and mode)."""
+
+    run_id: str
+    repetition: int
+
+
 @dataclass
 class Harness:
     settings: TransmitterSettings
@@ -76,6 +84,7 @@ class Harness:
     ) -> ProtocolRun:
         """One protocol's run; raises :class:`RunError` when an image is lost or corrupted."""
         s = self.settings
+        key = RunKey(run_id, repetition)
         protocol, mode = sender.protocol, sender.mode
         result = ProtocolRun(
             protocol=protocol,
@@ -95,11 +104,14 @@ class Harness:
             "imgbench.protocol": protocol,
             "imgbench.mode": mode,
             "imgbench.run_id": run_id,
+            "imgbench.repetition": repetition,
             "imgbench.images": s.images,
             "imgbench.bytes": image.size,
         }
         with (
-            structlog.contextvars.bound_contextvars(protocol=protocol, mode=mode, run_id=run_id),
+            structlog.contextvars.bound_contextvars(
+                protocol=protocol, mode=mode, run_id=run_id, repetition=repetition
+            ),
             self.tracer.start_as_current_span(f"{protocol} run", attributes=attributes) as span,
         ):
             await sender.connect(time.monotonic() + s.connect_timeout, traceparent(span))
@@ -108,12 +120,12 @@ class Harness:
                     if i:
                         await asyncio.sleep(s.delay)
                     result.warmup_samples.append(
-                        await self._send(sender, image, run_id, i, warmup=True)
+                        await self._send(sender, image, key, i, warmup=True)
                     )
                 if s.warmup:
                     await asyncio.sleep(s.delay)
                 before = await self._costs_snapshot()
-                result.samples = await self._measured(sender, image, run_id)
+                result.samples = await self._measured(sender, image, key)
                 result.costs = _costs(before, await self._costs_snapshot(), result)
             finally:
                 await sender.close()
@@ -136,14 +148,14 @@ class Harness:
         )
         return result
 
-    async def _measured(self, sender: Sender, image: Image, run_id: str) -> list[Sample]:
+    async def _measured(self, sender: Sender, image: Image, key: RunKey) -> list[Sample]:
         s = self.settings
         if s.in_flight == 1:
             samples = []
             for i in range(s.images):
                 if i:
                     await asyncio.sleep(s.delay)
-                samples.append(await self._send(sender, image, run_id, i))
+                samples.append(await self._send(sender, image, key, i))
             return samples
         slots = asyncio.Semaphore(s.in_flight)
         t0 = time.monotonic_ns()
@@ -152,7 +164,7 @@ class Harness:
             scheduled = t0 + int(i * s.delay * NS)
             await asyncio.sleep(max(0.0, (scheduled - time.monotonic_ns()) / NS))
             async with slots:
-                return await self._send(sender, image, run_id, i, scheduled_ns=scheduled)
+                return await self._send(sender, image, key, i, scheduled_ns=scheduled)
 
         tasks = [asyncio.create_task(one(i)) for i in range(s.images)]
         try:
@@ -165,7 +177,7 @@ class Harness:
         self,
         sender: Sender,
         image: Image,
-        run_id: str,
+        key: RunKey,
         sequence: int,
         *,
         warmup: bool = False,
@@ -181,7 +193,8 @@ class Harness:
                 attributes={
                     "imgbench.protocol": protocol,
                     "imgbench.mode": mode,
-                    "imgbench.run_id": run_id,
+                    "imgbench.run_id": key.run_id,
+                    "imgbench.repetition": key.repetition,
                     "imgbench.sequence": sequence,
                     "imgbench.bytes": image.size,
                     "imgbench.warmup": warmup,
@@ -190,7 +203,8 @@ class Harness:
         ):
             send_ns = time.monotonic_ns()
             meta = ImageMeta(
-                run_id=run_id,
+                run_id=key.run_id,
+                repetition=key.repetition,
                 protocol=protocol,
                 mode=mode,
                 sequence=sequence,

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aimgbench/v1/imgbench.proto\x12\x0bimgbench.v1\"\x8c\x02\n\x0cImageMessage\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\r\x12\r\n\x05total\x18\x04 \x01(\r\x12\x14\n\x0csend_time_ns\x18\x05 \x01(\x03\x12!\n\x05\x63lock\x18\x06 \x01(\x0e\x32\x12.imgbench.v1.Clock\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12\x0e\n\x06sha256\x18\x08 \x01(\x0c\x12\x13\n\x0btraceparent\x18\t \x01(\t\x12\x0e\n\x06warmup\x18\n \x01(\x08\x12\x0c\n\x04mode\x18\x0b \x01(\t\x12\x19\n\x11scheduled_time_ns\x18\x0c \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x0f \x01(\x0c\"\x95\x01\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\r\x12\x17\n\x0freceive_time_ns\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_received\x18\x03 \x01(\x04\x12\x13\n\x0b\x63hecksum_ok\x18\x04 \x01(\x08\x12\x17\n\x0ftransmission_ns\x18\x05 \x01(\x03\x12\x0e\n\x06warmup\x18\x06 \x01(\x08\x12\r\n\x05\x65rror\x18\x07 \x01(\t*G\n\x05\x43lock\x12\x15\n\x11\x43LOCK_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43LOCK_MONOTONIC\x10\x01\x12\x12\n\x0e\x43LOCK_REALTIME\x10\x02\x32~\n\x08Receiver\x12\x33\n\x04Send\x12\x19.imgbench.v1.ImageMessage\x1a\x10.imgbench.v1.Ack\x12=\n\nSendStream\x12\x19.imgbench.v1.ImageMessage\x1a\x10.imgbench.v1.Ack(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aimgbench/v1/imgbench.proto\x12\x0bimgbench.v1\"\xa0\x02\n\x0cImageMessage\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\r\x12\r\n\x05total\x18\x04 \x01(\r\x12\x14\n\x0csend_time_ns\x18\x05 \x01(\x03\x12!\n\x05\x63lock\x18\x06 \x01(\x0e\x32\x12.imgbench.v1.Clock\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12\x0e\n\x06sha256\x18\x08 \x01(\x0c\x12\x13\n\x0btraceparent\x18\t \x01(\t\x12\x0e\n\x06warmup\x18\n \x01(\x08\x12\x0c\n\x04mode\x18\x0b \x01(\t\x12\x19\n\x11scheduled_time_ns\x18\x0c \x01(\x03\x12\x12\n\nrepetition\x18\r \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x0f \x01(\x0c\"\x95\x01\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\r\x12\x17\n\x0freceive_time_ns\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_received\x18\x03 \x01(\x04\x12\x13\n\x0b\x63hecksum_ok\x18\x04 \x01(\x08\x12\x17\n\x0ftransmission_ns\x18\x05 \x01(\x03\x12\x0e\n\x06warmup\x18\x06 \x01(\x08\x12\r\n\x05\x65rror\x18\x07 \x01(\t*G\n\x05\x43lock\x12\x15\n\x11\x43LOCK_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43LOCK_MONOTONIC\x10\x01\x12\x12\n\x0e\x43LOCK_REALTIME\x10\x02\x32~\n\x08Receiver\x12\x33\n\x04Send\x12\x19.imgbench.v1.ImageMessage\x1a\x10.imgbench.v1.Ack\x12=\n\nSendStream\x12\x19.imgbench.v1.ImageMessage\x1a\x10.imgbench.v1.Ack(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'imgbench.v1.imgbench_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CLOCK']._serialized_start=466
-  _globals['_CLOCK']._serialized_end=537
+  _globals['_CLOCK']._serialized_start=486
+  _globals['_CLOCK']._serialized_end=557
   _globals['_IMAGEMESSAGE']._serialized_start=44
-  _globals['_IMAGEMESSAGE']._serialized_end=312
-  _globals['_ACK']._serialized_start=315
-  _globals['_ACK']._serialized_end=464
-  _globals['_RECEIVER']._serialized_start=539
-  _globals['_RECEIVER']._serialized_end=665
+  _globals['_IMAGEMESSAGE']._serialized_end=332
+  _globals['_ACK']._serialized_start=335
+  _globals['_ACK']._serialized_end=484
+  _globals['_RECEIVER']._serialized_start=559
+  _globals['_RECEIVER']._serialized_end=685
 # @@protoc_insertion_point(module_scope)

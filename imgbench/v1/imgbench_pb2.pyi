@@ -15,7 +15,7 @@ CLOCK_MONOTONIC: Clock
 CLOCK_REALTIME: Clock
 
 class ImageMessage(_message.Message):
-    __slots__ = ("run_id", "protocol", "sequence", "total", "send_time_ns", "clock", "content_type", "sha256", "traceparent", "warmup", "mode", "scheduled_time_ns", "data")
+    __slots__ = ("run_id", "protocol", "sequence", "total", "send_time_ns", "clock", "content_type", "sha256", "traceparent", "warmup", "mode", "scheduled_time_ns", "repetition", "data")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,7 @@ class ImageMessage(_message.Message):
     WARMUP_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    REPETITION_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     protocol: str
@@ -41,8 +42,9 @@ class ImageMessage(_message.Message):
     warmup: bool
     mode: str
     scheduled_time_ns: int
+    repetition: int
     data: bytes
-    def __init__(self, run_id: _Optional[str] = ..., protocol: _Optional[str] = ..., sequence: _Optional[int] = ..., total: _Optional[int] = ..., send_time_ns: _Optional[int] = ..., clock: _Optional[_Union[Clock, str]] = ..., content_type: _Optional[str] = ..., sha256: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., warmup: _Optional[bool] = ..., mode: _Optional[str] = ..., scheduled_time_ns: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., protocol: _Optional[str] = ..., sequence: _Optional[int] = ..., total: _Optional[int] = ..., send_time_ns: _Optional[int] = ..., clock: _Optional[_Union[Clock, str]] = ..., content_type: _Optional[str] = ..., sha256: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., warmup: _Optional[bool] = ..., mode: _Optional[str] = ..., scheduled_time_ns: _Optional[int] = ..., repetition: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("sequence", "receive_time_ns", "bytes_received", "checksum_ok", "transmission_ns", "warmup", "error")

@@ -1,0 +1,19 @@
+"""Fixtures shared by the test suite (helpers live in support.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from support import LiveReceiver, start_receiver
+
+
+@pytest.fixture
+async def live_receiver() -> AsyncIterator[LiveReceiver]:
+    """A real receiver (WebSocket, gRPC, HTTP) on free loopback ports, spans in memory."""
+    receiver = await start_receiver()
+    try:
+        yield receiver
+    finally:
+        await receiver.server.stop(grace=1.0)
