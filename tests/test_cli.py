@@ -1,0 +1,99 @@
+"""The ``imgbench`` command as a user runs it: real processes, real ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from imgbench.results import Comparison, compute_figures
+
+
+def imgbench(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imgbench.cli", *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
+    )  # fmt: skip
+
+
+def test_compare_prints_both_protocols_and_writes_the_result(tmp_path: Path) -> None:
+    proc = imgbench("compare", "--images", "3", "--delay", "0.2", "--output", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "websocket/binary" in proc.stdout and "grpc/unary" in proc.stdout
+    assert "total transfer time (incl. delays)" in proc.stdout
+    assert "cumulative transmission time" in proc.stdout
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    comparison = Comparison.load(run_dir / "results.json")
+    assert comparison.settings["images"] == 3
+    assert comparison.versions["grpcio"] and comparison.versions["websockets"]
+    assert [r.label for r in comparison.runs] == ["websocket/binary", "grpc/unary"]
+    for run in comparison.runs:
+        figures = compute_figures(run.samples)
+        assert figures.images == 3
+        assert figures.total_transfer_s >= 2 * 0.2
+        # The terminal shows the same figure that the JSON holds.
+        assert f"{figures.total_transfer_s:.3f} s" in proc.stdout
+        assert run.costs["receiver_cpu_s"] >= 0 and run.costs["transmitter_cpu_s"] > 0
+    # The receiver ran as its own process and logged as JSON into the output.
+    receiver_log = (run_dir / "receiver.log").read_text().splitlines()
+    completed = [json.loads(x) for x in receiver_log if '"run completed"' in x]
+    assert {c["protocol"] for c in completed} == {"websocket", "grpc"}
+
+
+def test_bad_configuration_exits_2_naming_the_setting(tmp_path: Path) -> None:
+    proc = imgbench("compare", "--images", "-3", "--output", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "imgbench: invalid setting IMGBENCH_IMAGES (--images): must be within 1..1000000, got -3"
+    ]
+    proc = imgbench("compare", env={"IMGBENCH_DELAY": "soon"})
+    assert proc.returncode == 2 and "IMGBENCH_DELAY" in proc.stderr
+
+
+def test_unreachable_receiver_exits_1_with_one_line(tmp_path: Path) -> None:
+    proc = imgbench(
+        "compare", "--external-receiver", "--port", "1", "--grpc-port", "1", "--http-port", "1",
+        "--connect-timeout", "0.5", "--output", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("imgbench: run failed: cannot connect to the WebSocket receiver")
+
+
+def test_receiver_shuts_down_gracefully_on_sigterm(tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "receiver", "--port", "0", "--grpc-port", "0", "--http-port", "0",
+         "--log-format", "json"],
+        env={**os.environ, "IMGBENCH_READY_FILE": str(ready)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        out = proc.stdout.read() if proc.stdout else ""
+        assert '"receiver stopped"' in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_every_flag_mentions_its_environment_variable(flag: str) -> None:
+    proc = imgbench("compare", flag)
+    assert proc.returncode == 0
+    assert "env IMGBENCH_IMAGES" in proc.stdout and "env IMGBENCH_DELAY" in proc.stdout

@@ -1,0 +1,85 @@
+"""Project invariants: layering, committed stubs, the bundled sample."""
+
+from __future__ import annotations
+
+import ast
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+from imgbench import sample
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shared_core_never_imports_the_services() -> None:
+    """Only imgbench.cli (the composition root) may import receiver or transmitter."""
+    offenders = []
+    for path in sorted((ROOT / "imgbench").rglob("*.py")):
+        if path.name == "cli.py" and path.parent == ROOT / "imgbench":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] in ("receiver", "transmitter"):
+                    offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == []
+
+
+def test_committed_stubs_match_a_fresh_generation(tmp_path: Path) -> None:
+    """Regenerating the Python stubs from proto/ must not change anything."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}",
+         f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}",
+         str(ROOT / "proto" / "imgbench" / "v1" / "imgbench.proto")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    generated = sorted(p.name for p in (tmp_path / "imgbench" / "v1").iterdir())
+    assert generated == ["imgbench_pb2.py", "imgbench_pb2.pyi", "imgbench_pb2_grpc.py"]
+    for name in generated:
+        committed = (ROOT / "imgbench" / "v1" / name).read_text()
+        fresh = (tmp_path / "imgbench" / "v1" / name).read_text()
+        assert committed == fresh, (
+            f"imgbench/v1/{name} is stale: run python -m grpc_tools.protoc -Iproto"
+            " --python_out=. --pyi_out=. --grpc_python_out=. proto/imgbench/v1/imgbench.proto"
+        )
+
+
+def _png_pixels(png: bytes) -> tuple[tuple[int, ...], bytes]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, header, idat = 8, (), b""
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, body = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", png[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + body)
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    return header, zlib.decompress(idat)
+
+
+def test_bundled_sample_is_what_the_generator_makes() -> None:
+    """Compares decoded pixels, since deflate output may differ between zlib builds."""
+    committed = (ROOT / "imgbench" / "assets" / "sample.png").read_bytes()
+    assert 400_000 < len(committed) < 700_000  # about the predecessor's 533 KB
+    assert _png_pixels(committed) == _png_pixels(sample.landscape())
+
+
+def test_sample_is_a_valid_png_image() -> None:
+    from PIL import Image
+
+    with Image.open(ROOT / "imgbench" / "assets" / "sample.png") as img:
+        img.load()
+        assert img.size == (sample.WIDTH, sample.HEIGHT)
+        assert img.mode == "RGB"
