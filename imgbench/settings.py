@@ -135,6 +135,15 @@ LOG_OPTIONS: Final = (
         "info",
         "Minimum log level; per-image lines are debug.",
     ),
+    Option(
+        "telemetry",
+        "IMGBENCH_TELEMETRY",
+        "--telemetry",
+        parse_bool,
+        True,
+        "Spans and per-image metrics (off: neither is created; error counters, run records,"
+        " checksums and logs stay).",
+    ),
 )
 MAX_MESSAGE: Final = Option(
     "max_message_bytes",
@@ -442,6 +451,7 @@ def _show(value: Any) -> str:
 class LogSettings:
     log_format: str = "auto"
     log_level: str = "info"
+    telemetry: bool = True
 
 
 @dataclass(frozen=True)

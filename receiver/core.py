@@ -101,6 +101,8 @@ class ReceiverCore:
         self.settings = settings
         self.metrics = metrics
         self._tracer = tracer
+        #: IMGBENCH_TELEMETRY=off: no spans, no per-image metrics (error counters stay).
+        self._telemetry = settings.telemetry
         self._runs: OrderedDict[tuple[str, str, str, int], RunRecord] = OrderedDict()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._background: set[asyncio.Task[None]] = set()
@@ -116,14 +118,16 @@ class ReceiverCore:
         message is refused; the adapter turns it into its transport's error.
         """
         async with self._slots:
-            self.metrics.in_flight.inc()
+            if self._telemetry:
+                self.metrics.in_flight.inc()
             try:
                 return await self._handle(raw, stamp, protocol, mode)
             except WireError as exc:
                 self.reject(protocol, exc)
                 raise
             finally:
-                self.metrics.in_flight.dec()
+                if self._telemetry:
+                    self.metrics.in_flight.dec()
 
     def log_disconnect(self, protocol: str, detail: str) -> None:
         """Log an abnormal end of a connection or stream (the caller counts it)."""
@@ -155,20 +159,24 @@ class ReceiverCore:
         transmission_ns = receive_ns - meta.start_ns
         labels = (protocol, mode)
 
-        span = self._tracer.start_span(
-            "receive image",
-            context=context_from_traceparent(meta.traceparent),
-            start_time=stamp.realtime_ns,
-            attributes={
-                "imgbench.protocol": protocol,
-                "imgbench.mode": mode,
-                "imgbench.run_id": meta.run_id,
-                "imgbench.sequence": meta.sequence,
-                "imgbench.warmup": meta.warmup,
-                "imgbench.bytes": len(data),
-                "imgbench.transmission_s": transmission_ns / NS,
-                "imgbench.checksum_ok": checksum_ok,
-            },
+        span = (
+            self._tracer.start_span(
+                "receive image",
+                context=context_from_traceparent(meta.traceparent),
+                start_time=stamp.realtime_ns,
+                attributes={
+                    "imgbench.protocol": protocol,
+                    "imgbench.mode": mode,
+                    "imgbench.run_id": meta.run_id,
+                    "imgbench.sequence": meta.sequence,
+                    "imgbench.warmup": meta.warmup,
+                    "imgbench.bytes": len(data),
+                    "imgbench.transmission_s": transmission_ns / NS,
+                    "imgbench.checksum_ok": checksum_ok,
+                },
+            )
+            if self._telemetry
+            else trace.INVALID_SPAN
         )
         with trace.use_span(span, end_on_exit=True):
             if not checksum_ok:
@@ -185,15 +193,17 @@ class ReceiverCore:
                 )
             elif meta.warmup:
                 record.warmup += 1
-                self.metrics.warmup.labels(*labels).inc()
+                if self._telemetry:
+                    self.metrics.warmup.labels(*labels).inc()
             else:
                 seconds = transmission_ns / NS
-                trace_id = format(span.get_span_context().trace_id, "032x")
-                self.metrics.transmission.labels(*labels).observe(
-                    seconds, exemplar={"trace_id": trace_id}
-                )
-                self.metrics.images.labels(*labels).inc()
-                self.metrics.bytes.labels(*labels).inc(len(data))
+                if self._telemetry:
+                    trace_id = format(span.get_span_context().trace_id, "032x")
+                    self.metrics.transmission.labels(*labels).observe(
+                        seconds, exemplar={"trace_id": trace_id}
+                    )
+                    self.metrics.images.labels(*labels).inc()
+                    self.metrics.bytes.labels(*labels).inc(len(data))
                 record.samples[meta.sequence] = Sample(
                     sequence=meta.sequence,
                     scheduled_ns=meta.start_ns,

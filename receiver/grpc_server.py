@@ -40,7 +40,7 @@ class GrpcAdapter:
     async def start(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
         limit = self.core.settings.max_message_bytes + HEADROOM
         interceptors = []
-        if self._tracer_provider is not None:
+        if self._tracer_provider is not None and self.core.settings.telemetry:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
             interceptors.append(

@@ -17,9 +17,10 @@ Schedules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -112,7 +113,7 @@ class Harness:
             structlog.contextvars.bound_contextvars(
                 protocol=protocol, mode=mode, run_id=run_id, repetition=repetition
             ),
-            self.tracer.start_as_current_span(f"{protocol} run", attributes=attributes) as span,
+            self._span(f"{protocol} run", attributes) as span,
         ):
             await sender.connect(time.monotonic() + s.connect_timeout, traceparent(span))
             try:
@@ -188,9 +189,9 @@ class Harness:
         kind = "warm-up image" if warmup else "image"
         with (
             structlog.contextvars.bound_contextvars(sequence=sequence, warmup=warmup),
-            self.tracer.start_as_current_span(
+            self._span(
                 "send image",
-                attributes={
+                {
                     "imgbench.protocol": protocol,
                     "imgbench.mode": mode,
                     "imgbench.run_id": key.run_id,
@@ -264,11 +265,12 @@ class Harness:
                 checksum_ok=True,
             )
             if not warmup:
-                self.metrics.sent.labels(protocol, mode).inc()
-                self.metrics.round_trip.labels(protocol, mode).observe(
-                    sample.round_trip_s,
-                    exemplar={"trace_id": format(span.get_span_context().trace_id, "032x")},
-                )
+                if s.telemetry:
+                    self.metrics.sent.labels(protocol, mode).inc()
+                    self.metrics.round_trip.labels(protocol, mode).observe(
+                        sample.round_trip_s,
+                        exemplar={"trace_id": format(span.get_span_context().trace_id, "032x")},
+                    )
                 if self.progress is not None:
                     self.progress(protocol, 1)
             log.debug(
@@ -278,6 +280,12 @@ class Harness:
                 round_trip_s=sample.round_trip_s,
             )
             return sample
+
+    def _span(self, name: str, attributes: Attributes) -> contextlib.AbstractContextManager[Any]:
+        """A current span, or none at all with IMGBENCH_TELEMETRY=off."""
+        if self.settings.telemetry:
+            return self.tracer.start_as_current_span(name, attributes=attributes)
+        return _no_span()
 
     async def _costs_snapshot(self) -> dict[str, Any]:
         """Own CPU/memory, and the receiver's when its HTTP port answers.
@@ -296,6 +304,11 @@ class Harness:
         except (OSError, TimeoutError, ValueError):
             pass  # costs are optional; the figures are not
         return snap
+
+
+@contextlib.contextmanager
+def _no_span() -> Iterator[trace.Span]:
+    yield trace.INVALID_SPAN
 
 
 def _costs(before: dict[str, Any], after: dict[str, Any], run: ProtocolRun) -> dict[str, float]:
