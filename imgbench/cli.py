@@ -22,6 +22,7 @@ from imgbench.errors import ConfigError, RunError
 from imgbench.telemetry import configure_logging, get_logger
 
 log = get_logger("imgbench")
+DEFAULT_SWEEP = "16KiB,256KiB,1MiB,4MiB,16MiB"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="The main job: a side-by-side comparison on this machine (no Docker).",
     )
     settings.add_arguments(compare, settings.COMPARE_OPTIONS)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="compare the protocols at several image sizes (generated noise PNGs)",
+        description="One comparison per size; a table and a plot of median time and throughput.",
+    )
+    settings.add_arguments(sweep, settings.COMPARE_OPTIONS)
+    sweep.add_argument(
+        "--sizes",
+        dest="sizes",
+        default=None,
+        metavar="IMGBENCH_SWEEP_SIZES",
+        help=f"Comma-separated image sizes (KiB, MiB, ...) [env IMGBENCH_SWEEP_SIZES, default"
+        f" {DEFAULT_SWEEP}]",
+    )
+
+    report = sub.add_parser(
+        "report",
+        help="regenerate the report of a saved result, or compare two saved results",
+    )
+    report.add_argument("result_dir", type=Path, help="a results directory (with results.json)")
+    report.add_argument("other_dir", type=Path, nargs="?", help="a second one to compare with")
+    report.add_argument(
+        "--output", type=Path, default=None, help="where a comparison of two results goes"
+    )
 
     receiver = sub.add_parser("receiver", help="run the receiver service")
     settings.add_arguments(receiver, settings.RECEIVER_OPTIONS)
@@ -56,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _receiver(args)
         if args.command == "transmitter":
             return _transmitter(args)
+        if args.command == "report":
+            return _report(args)
         return _compare(args)
     except ConfigError as exc:
         sys.stderr.write(f"imgbench: {exc}\n")
@@ -89,24 +117,46 @@ def _transmitter(args: argparse.Namespace) -> int:
     return asyncio.run(run_once(cfg))
 
 
+def _sizes(args: argparse.Namespace) -> list[int]:
+    raw = args.sizes or os.environ.get("IMGBENCH_SWEEP_SIZES") or DEFAULT_SWEEP
+    label = "IMGBENCH_SWEEP_SIZES (--sizes)"
+    try:
+        sizes = [settings.parse_size(part) for part in raw.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ConfigError(label, f"cannot parse {raw!r}: {exc}") from exc
+    from imgbench.sample import MIN_NOISE_PNG
+
+    if not sizes or len(set(sizes)) != len(sizes) or min(sizes) < MIN_NOISE_PNG:
+        raise ConfigError(label, f"need distinct sizes of at least {MIN_NOISE_PNG} bytes")
+    return sizes
+
+
 def _compare(args: argparse.Namespace) -> int:
+    """``compare`` and ``sweep``: local receiver, progress bar, table, outputs."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from imgbench.metrics import TransmitterMetrics
+    from imgbench.report import verdict_lines, write_outputs, write_sweep_outputs
     from imgbench.table import comparison_table, settings_line
     from imgbench.telemetry import tracer_provider
-    from transmitter.compare import compare_locally
+    from transmitter.compare import compare_locally, sweep_locally
     from transmitter.runner import new_run_id
 
     cfg = settings.transmitter_settings(args, options=settings.COMPARE_OPTIONS)
-    console = Console(stderr=False)
-    # Logs go to stderr at warning level by default so the table stays readable.
+    sizes = _sizes(args) if args.command == "sweep" else []
+    if sizes and max(sizes) + 1024 > cfg.max_message_bytes:
+        raise ConfigError(
+            "IMGBENCH_SWEEP_SIZES (--sizes)",
+            f"{max(sizes)} bytes does not fit IMGBENCH_MAX_MESSAGE_BYTES={cfg.max_message_bytes}",
+        )
+    console = Console()
+    # Logs go to stderr at warning level unless asked, so the table stays readable.
     level = cfg.log_level if args.log_level or os.environ.get("IMGBENCH_LOG_LEVEL") else "warning"
     configure_logging(cfg.log_format, level)
     out_dir = cfg.output / new_run_id()
     tracing = tracer_provider("imgbench-transmitter")
-    total = cfg.images * len(cfg.protocols) * cfg.repeat
+    total = cfg.images * len(cfg.protocols) * cfg.repeat * max(1, len(sizes))
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -119,23 +169,42 @@ def _compare(args: argparse.Namespace) -> int:
         def progress(protocol: str, n: int) -> None:
             bar.update(task, advance=n, description=f"sending over {protocol}")
 
+        common = {
+            "tracing": tracing,
+            "metrics": TransmitterMetrics(),
+            "out_dir": out_dir,
+            "progress": progress,
+        }
         try:
-            comparison = asyncio.run(
-                compare_locally(
-                    cfg,
-                    tracing=tracing,
-                    metrics=TransmitterMetrics(),
-                    out_dir=out_dir,
-                    progress=progress,
-                )
-            )
+            if sizes:
+                comparisons = asyncio.run(sweep_locally(cfg, sizes, **common))  # type: ignore[arg-type]
+            else:
+                comparisons = [asyncio.run(compare_locally(cfg, **common))]  # type: ignore[arg-type]
         finally:
             tracing.shutdown()
-    console.print(comparison_table(comparison))
-    console.print(settings_line(comparison), highlight=False)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    comparison.save(out_dir / "results.json")
-    console.print(f"wrote {out_dir / 'results.json'}", highlight=False)
+    for comparison in comparisons:
+        console.print(comparison_table(comparison))
+        for line in verdict_lines(comparison):
+            console.print(line, highlight=False)
+    console.print(settings_line(comparisons[0]), highlight=False)
+    if sizes:
+        written = list(write_sweep_outputs(comparisons, out_dir))
+    else:
+        written = list(write_outputs(comparisons[0], out_dir))
+    console.print(f"wrote {len(written)} files to {out_dir}/ (open report.html)", highlight=False)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from imgbench.report import compare_results, regenerate
+
+    if args.other_dir is None:
+        written = regenerate(args.result_dir)
+        target = args.result_dir
+    else:
+        target = args.output or (args.result_dir.parent / f"compare-{args.other_dir.name}")
+        written = compare_results(args.result_dir, args.other_dir, target)
+    sys.stdout.write(f"wrote {len(written)} files to {target}/\n")
     return 0
 
 

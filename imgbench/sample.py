@@ -61,6 +61,44 @@ def landscape(width: int = WIDTH, height: int = HEIGHT, seed: int = SEED) -> byt
     return encode_png(width, height, rows)
 
 
+#: Smallest size :func:`noise_png` can produce (signature, IHDR, IDAT, padding, IEND).
+MIN_NOISE_PNG = 128
+
+
+def noise_png(size: int, seed: int = 0) -> bytes:
+    """A valid PNG of exactly ``size`` bytes whose pixels are random noise.
+
+    Used by ``imgbench sweep``: noise is incompressible (the worst case of a
+    photograph, so compression cannot flatter either transport), the pixels are
+    stored without deflate to make the size predictable, and a private
+    ancillary chunk (``ibPd``, ignored by decoders) pads to the exact size.
+    """
+    if size < MIN_NOISE_PNG:
+        raise ValueError(f"a generated PNG needs at least {MIN_NOISE_PNG} bytes, got {size}")
+    rng = random.Random(seed)
+    # 57 bytes of fixed chunks + 12 for the padding chunk; stored deflate blocks
+    # add 5 bytes per 64 KiB plus 6 bytes of zlib framing.
+    budget = size - 57 - 12 - 6
+    width = max(1, min(256, math.isqrt(budget // 3)))
+    rows = max(1, budget * 65530 // 65535 // (3 * width + 1))
+    while True:
+        raw_len = rows * (3 * width + 1)
+        idat_len = raw_len + 6 + 5 * max(1, -(-raw_len // 65535))
+        if 57 + 12 + idat_len <= size or rows == 1:
+            break
+        rows -= 1
+    pixels = [rng.randbytes(3 * width) for _ in range(rows)]
+    raw = b"".join(b"\x00" + row for row in pixels)
+    header = struct.pack(">IIBBBBB", width, rows, 8, 2, 0, 0, 0)
+    head = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 0))
+    padding = size - len(head) - 12 - 12
+    if padding < 0:
+        raise ValueError(f"cannot fit a PNG into {size} bytes")
+    png = head + _chunk(b"ibPd", rng.randbytes(padding)) + _chunk(b"IEND", b"")
+    assert len(png) == size
+    return png
+
+
 def main() -> int:
     target = Path(__file__).with_name("assets") / "sample.png"
     target.write_bytes(landscape())

@@ -97,3 +97,35 @@ def test_every_flag_mentions_its_environment_variable(flag: str) -> None:
     proc = imgbench("compare", flag)
     assert proc.returncode == 0
     assert "env IMGBENCH_IMAGES" in proc.stdout and "env IMGBENCH_DELAY" in proc.stdout
+
+
+def test_sweep_writes_one_comparison_per_size_and_the_sweep_plot(tmp_path: Path) -> None:
+    proc = imgbench(
+        "sweep", "--sizes", "16KiB,256KiB", "--images", "2", "--delay", "0", "--warmup", "0",
+        "--output", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (run_dir / "sweep.md").exists() and (run_dir / "sweep.png").exists()
+    results = sorted(run_dir.rglob("results.json"))
+    sizes = sorted(Comparison.load(p).image["bytes"] for p in results)
+    assert sizes == [16 * 1024, 256 * 1024]
+
+
+def test_sweep_refuses_sizes_above_the_message_limit(tmp_path: Path) -> None:
+    proc = imgbench("sweep", "--sizes", "2MiB", "--max-message-bytes", "1MiB")
+    assert proc.returncode == 2
+    assert "IMGBENCH_SWEEP_SIZES" in proc.stderr
+
+
+def test_report_regenerates_outputs_from_saved_results(tmp_path: Path) -> None:
+    proc = imgbench("compare", "--images", "2", "--delay", "0", "--output", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = (run_dir / "summary.md").read_text()
+    (run_dir / "summary.md").unlink()
+    (run_dir / "report.html").unlink()
+    proc = imgbench("report", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert (run_dir / "summary.md").read_text() == summary
+    assert (run_dir / "report.html").exists()

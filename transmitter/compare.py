@@ -194,3 +194,52 @@ async def compare_locally(
             progress=progress,
             run_id=out_dir.name,
         )
+
+
+async def sweep_locally(
+    settings: TransmitterSettings,
+    sizes: list[int],
+    *,
+    tracing: TracerProvider,
+    metrics: TransmitterMetrics,
+    out_dir: Path,
+    progress: Progress | None = None,
+) -> list[Comparison]:
+    """One comparison per image size, against one receiver (local unless external).
+
+    The images are generated (:func:`imgbench.sample.noise_png`): random-noise
+    PNGs of exactly each size, so that neither transport is flattered by
+    compressible content.
+    """
+    from imgbench.sample import noise_png
+    from imgbench.wire import digest
+
+    async def run_all(target: TransmitterSettings) -> list[Comparison]:
+        results = []
+        for size in sizes:
+            data = noise_png(size)
+            image = Image(f"generated noise PNG, {size} bytes", data, digest(data), "image/png")
+            results.append(
+                await run_comparison(
+                    target,
+                    tracing=tracing,
+                    metrics=metrics,
+                    image=image,
+                    progress=progress,
+                    run_id=f"{out_dir.name}-{size}",
+                )
+            )
+        return results
+
+    if settings.external:
+        return await run_all(settings)
+    async with local_receiver(settings, out_dir / "receiver.log") as ports:
+        return await run_all(
+            replace(
+                settings,
+                receiver_host="127.0.0.1",
+                ws_port=ports["websocket"],
+                grpc_port=ports["grpc"],
+                http_port=ports["http"],
+            )
+        )
