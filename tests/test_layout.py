@@ -83,3 +83,18 @@ def test_sample_is_a_valid_png_image() -> None:
         img.load()
         assert img.size == (sample.WIDTH, sample.HEIGHT)
         assert img.mode == "RGB"
+
+
+def test_sweep_images_are_valid_pngs_of_exactly_the_requested_size() -> None:
+    import io
+
+    from PIL import Image
+
+    for size in (sample.MIN_NOISE_PNG, 1000, 16 * 1024, 1024 * 1024 + 7):
+        png = sample.noise_png(size)
+        assert len(png) == size
+        with Image.open(io.BytesIO(png)) as img:
+            img.load()
+            assert img.mode == "RGB"
+        # Noise does not compress: compression cannot flatter a transport.
+        assert len(zlib.compress(png, 6)) > 0.95 * size or size < 200
