@@ -847,7 +847,7 @@ def _report_html(
     items = "".join(f"<li>{html.escape(v)}</li>" for v in verdicts)
     body = [
         f"<h1>imgbench comparison {html.escape(comparison.run_id)}</h1>",
-        f"<p>{html.escape(_headline(comparison))}</p>",
+        f"<p>{html.escape(_headline(comparison).replace('`', ''))}</p>",
         "<h2>Side by side</h2>",
         summary_table(comparison).html(),
         f'<p class="note">{html.escape(_DEFINITIONS)}</p>',
