@@ -289,6 +289,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             )
 
         wait_for("prometheus scraping both services", scraped, 30, s)
+        # One more scrape interval: a lookup at run_start - 1 scrape (what
+        # `offset $__interval` does at the first step) then finds that scrape.
+        time.sleep(1.5 * SCRAPE_S)
 
         s.run_start = time.time()
         status, started = http(f"{s.transmitter}/runs", "POST", b"")
