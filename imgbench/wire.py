@@ -36,6 +36,7 @@ __all__ = [
     "digest",
     "encode_ack",
     "encode_image",
+    "encode_image_parts",
     "encode_json_image",
     "read_clock",
 ]
@@ -93,8 +94,40 @@ class ImageMeta:
         return self.scheduled_time_ns or self.send_time_ns
 
 
+#: Tag of ``ImageMessage.data`` (field 15, wire type 2 = length-delimited).
+_DATA_TAG: Final = bytes([15 << 3 | 2])
+
+
 def encode_image(meta: ImageMeta, data: bytes) -> bytes:
     """Serialize one image send as ImageMessage bytes."""
+    return b"".join(encode_image_parts(meta, data))
+
+
+def encode_image_parts(meta: ImageMeta, data: bytes) -> tuple[bytes, bytes]:
+    """The ImageMessage bytes of :func:`encode_image` as ``(head, data)``, data not copied.
+
+    ``head + data`` is byte for byte what protobuf serializes: every other field
+    (numbers 1-14, in order) followed by field 15, ``data``, which has the highest
+    number and so comes last. Building the message with the payload inside
+    costs several copies of it (about 10 ms for 8 MiB); this costs none, and a
+    sender that can write the two parts one after the other needs no copy at all.
+    """
+    head = _meta_message(meta).SerializeToString()
+    if not data:
+        return head, b""  # proto3 leaves an empty bytes field out
+    return head + _DATA_TAG + _varint(len(data)), data
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _meta_message(meta: ImageMeta) -> ImageMessage:
     return ImageMessage(
         run_id=meta.run_id,
         protocol=meta.protocol,
@@ -109,8 +142,7 @@ def encode_image(meta: ImageMeta, data: bytes) -> bytes:
         warmup=meta.warmup,
         scheduled_time_ns=meta.scheduled_time_ns,
         repetition=meta.repetition,
-        data=data,
-    ).SerializeToString()
+    )
 
 
 def decode_image(

@@ -39,7 +39,7 @@ from imgbench.settings import TransmitterSettings
 from imgbench.telemetry import get_logger, traceparent
 from imgbench.wire import Clock, ImageMeta
 from transmitter.image import Image
-from transmitter.senders import Sender
+from transmitter.senders import Payload, Sender, payload_size
 
 log = get_logger("transmitter")
 Progress = Callable[[str, int], None]
@@ -218,15 +218,16 @@ class Harness:
                 warmup=warmup,
                 scheduled_time_ns=scheduled_ns,
             )
-            payload: bytes | str = (
+            payload: Payload = (
                 wire.encode_json_image(meta, image.data)
                 if mode == "json"
-                else wire.encode_image(meta, image.data)
+                else wire.encode_image_parts(meta, image.data)
             )
-            if len(payload) > s.max_message_bytes:
+            message_bytes = payload_size(payload)
+            if message_bytes > s.max_message_bytes:
                 self.metrics.errors.labels(protocol, "rejected").inc()
                 raise RunError(
-                    f"{protocol}/{mode}: a {len(payload)}-byte message exceeds"
+                    f"{protocol}/{mode}: a {message_bytes}-byte message exceeds"
                     f" IMGBENCH_MAX_MESSAGE_BYTES={s.max_message_bytes}"
                 )
             try:
@@ -261,7 +262,7 @@ class Harness:
                 receive_ns=ack.receive_time_ns,
                 ack_ns=ack_ns,
                 image_bytes=image.size,
-                message_bytes=len(payload),
+                message_bytes=message_bytes,
                 checksum_ok=True,
             )
             if not warmup:

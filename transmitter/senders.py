@@ -32,6 +32,32 @@ SEND_STREAM = "/imgbench.v1.Receiver/SendStream"
 GRPC_HEADROOM = 1024 * 1024
 #: Largest Ack frame accepted over WebSocket (acks are ~50 bytes).
 ACK_LIMIT = 64 * 1024
+#: ImageMessages larger than this go out as a fragmented WebSocket message
+#: (RFC 6455 continuation frames; the receiver gets the same one message).
+#: websockets masks and copies a frame whole before writing any of it, and the
+#: receiving side buffers it whole before parsing: with fragments the two
+#: sides overlap, and no copy of the payload is made to build the message.
+WS_FRAGMENT_BYTES = 256 * 1024
+
+#: One encoded message: ImageMessage bytes, a json-mode text, or ImageMessage
+#: bytes as ``(head, data)`` parts (:func:`imgbench.wire.encode_image_parts`)
+#: that a sender writes without joining them first when its transport allows.
+Payload = bytes | str | tuple[bytes, bytes]
+
+
+def payload_size(payload: Payload) -> int:
+    """Length of the message on the wire (characters for a json-mode text)."""
+    if isinstance(payload, tuple):
+        return len(payload[0]) + len(payload[1])
+    return len(payload)
+
+
+def _fragments(head: bytes, data: bytes) -> list[bytes | memoryview]:
+    view = memoryview(data)
+    return [
+        head,
+        *(view[i : i + WS_FRAGMENT_BYTES] for i in range(0, len(view), WS_FRAGMENT_BYTES)),
+    ]
 
 
 class Sender(Protocol):
@@ -41,7 +67,7 @@ class Sender(Protocol):
     async def connect(self, deadline: float, traceparent: str) -> None:
         """Connect, retrying with backoff until ``deadline`` (monotonic seconds)."""
 
-    async def send(self, payload: bytes | str) -> bytes:
+    async def send(self, payload: Payload) -> bytes:
         """Send one message and return its raw Ack. Raises ImageLost on failure."""
 
     async def close(self) -> None: ...
@@ -136,13 +162,20 @@ class WebSocketSender:
             ImageLost(f"WebSocket connection closed (code {code} {why!r}) before the ack arrived")
         )
 
-    async def send(self, payload: bytes | str) -> bytes:
+    async def send(self, payload: Payload) -> bytes:
         assert self._conn is not None, "connect() first"
+        message: bytes | str | list[bytes | memoryview]
+        if not isinstance(payload, tuple):
+            message = payload
+        elif len(payload[1]) > WS_FRAGMENT_BYTES:
+            message = _fragments(*payload)
+        else:
+            message = b"".join(payload)
         # Register and write under one lock so acks are matched in send order.
         async with self._lock:
             fut = self._acks.expect()
             try:
-                await self._conn.send(payload)
+                await self._conn.send(message)
             except ConnectionClosed as exc:
                 fut.cancel()
                 raise ImageLost(f"WebSocket connection closed while sending: {exc}") from exc
@@ -198,8 +231,11 @@ class GrpcSender:
         if self.mode == "stream":
             self._stream = _GrpcStream(self._channel)
 
-    async def send(self, payload: bytes | str) -> bytes:
+    async def send(self, payload: Payload) -> bytes:
         assert self._channel is not None, "connect() first"
+        # One gRPC message is one buffer: the single copy of the payload.
+        if isinstance(payload, tuple):
+            payload = b"".join(payload)
         assert isinstance(payload, bytes)
         if self._stream is not None:
             return await self._stream.send(payload)
