@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
-from imgbench import wire
+from imgbench import alloc, wire
 from imgbench.errors import DuplicateImage, InvalidField, WireError
 from imgbench.metrics import ReceiverMetrics
 from imgbench.results import NS, Sample, compute_figures
@@ -106,6 +106,7 @@ class ReceiverCore:
         self._runs: OrderedDict[tuple[str, str, str, int], RunRecord] = OrderedDict()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._background: set[asyncio.Task[None]] = set()
+        alloc.keep_image_buffers()
 
     # -- the one entry point ---------------------------------------------
 

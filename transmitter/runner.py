@@ -30,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import Attributes
 
-from imgbench import resources, wire
+from imgbench import alloc, resources, wire
 from imgbench.errors import ImageLost, IntegrityError, RunError
 from imgbench.http import get_json, request
 from imgbench.metrics import TransmitterMetrics
@@ -73,6 +73,9 @@ class Harness:
     tracer: Tracer
     metrics: TransmitterMetrics
     progress: Progress | None = None
+
+    def __post_init__(self) -> None:
+        alloc.keep_image_buffers()
 
     async def run_protocol(
         self,
