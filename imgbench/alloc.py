@@ -27,7 +27,7 @@ _M_MMAP_THRESHOLD: Final = -3
 #: Blocks below this come from the heap (glibc's own dynamic ceiling).
 MMAP_THRESHOLD: Final = 32 * 1024 * 1024
 #: Free heap kept mapped before trimming.
-TRIM_THRESHOLD: Final = 128 * 1024 * 1024
+TRIM_THRESHOLD: Final = 64 * 1024 * 1024
 _done = False
 
 
