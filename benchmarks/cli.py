@@ -1,0 +1,311 @@
+"""``python -m benchmarks [--quick]``: measure, check the targets, write JSON and Markdown.
+
+Prints one Markdown report (also written to ``benchmarks/results/``) with the
+ratios measured side by side in this run, each the median over repetitions,
+next to the targets of the performance issue with PASS/FAIL. Exit code 0 even
+when a target fails (the figures are the product); 1 when a measurement could
+not be taken at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.baseline import baseline_process
+from benchmarks.measure import (
+    FULL,
+    QUICK,
+    RAW,
+    STREAMS,
+    Plan,
+    concurrency,
+    overhead,
+    throughput,
+    timed,
+)
+from imgbench.settings import MIB
+from imgbench.telemetry import configure_logging
+from transmitter.compare import environment
+
+STEPS = ("throughput", "telemetry", "concurrency")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# Targets of the issue, checked against the medians.
+WS_MIN = 0.75
+GRPC_MIN = 0.55
+TELEMETRY_MAX = 1.05
+CONCURRENCY_MIN = 0.80
+RSS_BOUND = 64 * MIB * 3 + 150 * MIB
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+async def run(plan: Plan, steps: tuple[str, ...], out: Path) -> dict[str, Any]:
+    versions, host = environment()
+    result: dict[str, Any] = {
+        "schema": "imgbench.benchmark/1",
+        "created_at": datetime.now(UTC).isoformat(),
+        "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
+        "plan": asdict(plan),
+        "versions": versions,
+        "host": {**host, "python": platform.python_version()},
+    }
+    async with baseline_process() as base:
+        if "throughput" in steps:
+            result["throughput"] = await timed(
+                "throughput", throughput(plan, base, out, _log), _log
+            )
+        if "telemetry" in steps:
+            result["telemetry"] = await timed("telemetry", overhead(plan, base, out, _log), _log)
+    if "concurrency" in steps:
+        result["concurrency"] = await timed("concurrency", concurrency(plan, out, _log), _log)
+    result["targets"] = targets(result)
+    return result
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per checked figure: what, measured, target, verdict."""
+    rows: list[dict[str, Any]] = []
+    if "throughput" in result:
+        big = result["throughput"]["sizes"].get(str(8 * MIB))
+        if big is not None:
+            for label, low in (
+                ("websocket/binary", WS_MIN),
+                ("grpc/unary", GRPC_MIN),
+                ("grpc/stream", GRPC_MIN),
+            ):
+                r = big[label]
+                rows.append(
+                    {
+                        "figure": f"{label} / raw TCP throughput, 8 MiB",
+                        "measured": r["ratio_median"],
+                        "range": [min(r["ratio_per_rep"]), max(r["ratio_per_rep"])],
+                        "target": f">= {low:.2f}",
+                        "verdict": _verdict(r["ratio_median"] >= low),
+                    }
+                )
+            for label, bare in (
+                ("websocket/binary", "bare websockets"),
+                ("grpc/unary", "bare grpc unary"),
+                ("grpc/stream", "bare grpc stream"),
+            ):
+                ratio = big[label]["mb_s_median"] / big[bare]["mb_s_median"]
+                rows.append(
+                    {
+                        "figure": f"{label} / {bare} throughput, 8 MiB (harness vs library)",
+                        "measured": ratio,
+                        "range": None,
+                        "target": ">= 1.00",
+                        "verdict": _verdict(ratio >= 1.0),
+                    }
+                )
+            for label, low in (
+                ("websocket/binary", WS_MIN),
+                ("grpc/unary", GRPC_MIN),
+                ("grpc/stream", GRPC_MIN),
+            ):
+                r = big[label]
+                rows.append(
+                    {
+                        "figure": f"(other baseline) {label} / tcp streams throughput, 8 MiB",
+                        "measured": r["streams_ratio_median"],
+                        "range": None,
+                        "target": f">= {low:.2f}",
+                        "verdict": _verdict(r["streams_ratio_median"] >= low),
+                    }
+                )
+    if "telemetry" in result:
+        for label, r in result["telemetry"]["modes"].items():
+            rows.append(
+                {
+                    "figure": f"telemetry on / off, median transmission time, 1 MiB, {label}",
+                    "measured": r["ratio_median"],
+                    "range": [min(r["ratio_per_rep"]), max(r["ratio_per_rep"])],
+                    "target": f"<= {TELEMETRY_MAX:.2f}",
+                    "verdict": _verdict(r["ratio_median"] <= TELEMETRY_MAX),
+                }
+            )
+    if "concurrency" in result:
+        for label, r in result["concurrency"]["modes"].items():
+            levels = r["levels"]
+            top = levels[max(levels, key=int)]
+            errors = sum(v["errors"] for v in levels.values())
+            rows.append(
+                {
+                    "figure": f"{label}: aggregate at x{max(levels, key=int)} / best level",
+                    "measured": r["top_level_ratio"],
+                    "range": None,
+                    "target": f">= {CONCURRENCY_MIN:.2f}, no errors",
+                    "verdict": _verdict(r["top_level_ratio"] >= CONCURRENCY_MIN and errors == 0),
+                }
+            )
+            rss = top["receiver_peak_rss_bytes_max"]
+            rows.append(
+                {
+                    "figure": f"{label}: receiver peak RSS at x{max(levels, key=int)} (MiB)",
+                    "measured": rss / MIB,
+                    "range": None,
+                    "target": f"< {RSS_BOUND / MIB:.0f}",
+                    "verdict": _verdict(0 < rss < RSS_BOUND),
+                }
+            )
+    return rows
+
+
+def _range(r: list[float] | None) -> str:
+    return f"{r[0]:.2f} to {r[1]:.2f}" if r else ""
+
+
+def markdown(result: dict[str, Any]) -> str:
+    host = result["host"]
+    versions = result["versions"]
+    plan = result["plan"]
+    lines = [
+        f"## imgbench benchmark ({plan['name']})",
+        "",
+        f"`{result['command']}` — {result['created_at'][:19]}Z, {host['platform']},"
+        f" {host['cpu_count']} CPUs, Python {host['python']}, websockets"
+        f" {versions.get('websockets')}, grpcio {versions.get('grpcio')}, protobuf"
+        f" {versions.get('protobuf')}.",
+        "",
+        "| figure | measured (median) | range over reps | target | verdict |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for row in result["targets"]:
+        lines.append(
+            f"| {row['figure']} | {row['measured']:.2f} | {_range(row['range'])} |"
+            f" {row['target']} | {row['verdict']} |"
+        )
+    if "throughput" in result:
+        sizes = result["throughput"]["sizes"]
+        heads = [f"{int(size) // MIB} MiB" for size in sizes]
+        lines += [
+            "",
+            f"Per-image throughput (image bytes / median transmission time, {plan['reps']} reps,"
+            f" closed loop, {plan['delay'] * 1000:.0f} ms between images; ratios to the two"
+            " TCP baselines measured in the same repetition, median over repetitions). raw tcp:"
+            " zero-copy asyncio sockets (BufferedProtocol receiver, sock_sendall sender), the"
+            " baseline the targets are checked against; tcp streams: asyncio streams with"
+            " library defaults (write/drain, readexactly):",
+            "",
+            "| variant | "
+            + " | ".join(f"{h} MB/s | {h} / raw | {h} / streams" for h in heads)
+            + " |",
+            "| --- |" + " ---: | ---: | ---: |" * len(sizes),
+        ]
+        for variant in sizes[next(iter(sizes))]:
+            cells = []
+            for size in sizes:
+                r = sizes[size][variant]
+                cells.append(
+                    f"{r['mb_s_median']:.0f} | {r['ratio_median']:.2f}"
+                    f" | {r['streams_ratio_median']:.2f}"
+                )
+            bare = variant in (RAW, STREAMS) or variant.startswith("bare")
+            name = variant if bare else f"imgbench {variant}"
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if "telemetry" in result:
+        t = result["telemetry"]
+        lines += [
+            "",
+            f"Telemetry on / off, 1 MiB, {len(next(iter(t['modes'].values()))['ratio_per_rep'])}"
+            f" reps of {t['images']} images ({t['otlp_exports']} OTLP exports,"
+            f" {t['otlp_bytes'] / 1e6:.1f} MB of spans received by the sink):",
+            "",
+            "| mode | transmission on (ms) | off (ms) | ratio"
+            " | round trip on (ms) | off (ms) | ratio |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for label, r in t["modes"].items():
+            lines.append(
+                f"| {label} | {_med(r['transmission_on_s']) * 1e3:.3f} |"
+                f" {_med(r['transmission_off_s']) * 1e3:.3f} | {r['ratio_median']:.3f} |"
+                f" {_med(r['round_trip_on_s']) * 1e3:.3f} | {_med(r['round_trip_off_s']) * 1e3:.3f}"
+                f" | {r['round_trip_ratio_median']:.3f} |"
+            )
+    if "concurrency" in result:
+        c = result["concurrency"]
+        levels = list(next(iter(c["modes"].values()))["levels"])
+        lines += [
+            "",
+            f"Concurrent transmitters, 1 MiB, no delay, {c['images_per_level']} images per level"
+            f" (at least 4 per transmitter), one receiver process (RECEIVER_MAX_IN_FLIGHT"
+            f" {c['max_in_flight']}); aggregate MB/s and receiver peak RSS (MiB), idle RSS"
+            f" {(c['receiver_idle_rss_bytes'] or 0) / MIB:.0f} MiB, bound"
+            f" {RSS_BOUND / MIB:.0f} MiB:",
+            "",
+            "| mode | " + " | ".join(f"x{n} MB/s | x{n} RSS" for n in levels) + " | errors |",
+            "| --- |" + " ---: | ---: |" * len(levels) + " ---: |",
+        ]
+        for label, r in c["modes"].items():
+            cells = [
+                f"{v['aggregate_mb_s_median']:.0f} | {v['receiver_peak_rss_bytes_max'] / MIB:.0f}"
+                for v in r["levels"].values()
+            ]
+            errors = sum(v["errors"] for v in r["levels"].values())
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {errors} |")
+    return "\n".join(lines) + "\n"
+
+
+def _med(values: list[float]) -> float:
+    from statistics import median
+
+    return float(median(values))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="imgbench against the raw-socket limit: throughput ratios, telemetry"
+        " overhead, concurrency and peak memory.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repetitions and images (under ~2 minutes)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=STEPS,
+        help="run only this part (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help=f"results directory (default {RESULTS})"
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    steps = tuple(args.only) if args.only else STEPS
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out: Path = args.out
+    logs = out / f"{stamp}-{plan.name}-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / "transmitter.log").open("w") as log_file:
+        configure_logging("json", "info", stream=log_file)
+        start = time.monotonic()
+        result = asyncio.run(run(plan, steps, logs))
+        result["elapsed_s"] = time.monotonic() - start
+    report = markdown(result)
+    (out / f"{stamp}-{plan.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{stamp}-{plan.name}.md").write_text(report)
+    (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "latest.md").write_text(report)
+    sys.stdout.write(report)
+    sys.stdout.write(
+        f"\nwrote {out / f'{stamp}-{plan.name}.json'} and .md ({result['elapsed_s']:.0f} s)\n"
+    )
+    return 0
