@@ -147,10 +147,12 @@ def _meta_message(meta: ImageMeta) -> ImageMessage:
 
 def decode_image(
     raw: bytes, *, max_bytes: int, protocol: str, mode: str
-) -> tuple[ImageMeta, bytes]:
+) -> tuple[ImageMeta, bytes | memoryview]:
     """Parse and validate ImageMessage bytes that arrived on ``protocol``/``mode``.
 
-    Returns the metadata and the payload. Raises :class:`OversizedMessage` when
+    Returns the metadata and the payload: a read-only view into ``raw`` (no
+    copy of the image; :func:`split_data` finds it), or bytes in the rare
+    encodings where that does not apply. Raises :class:`OversizedMessage` when
     ``len(raw) > max_bytes``, :class:`MalformedMessage` when the bytes are not an
     ImageMessage, :class:`InvalidField` when a field is out of range or the
     message claims another transport than the one it arrived on. The checksum is
@@ -158,8 +160,10 @@ def decode_image(
     """
     if len(raw) > max_bytes:
         raise OversizedMessage(f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    split = split_data(raw)
     try:
-        msg = ImageMessage.FromString(raw)
+        # The image itself is not parsed (nor copied): protobuf sees the other fields.
+        msg = ImageMessage.FromString(raw if split is None else split[0])
     except (DecodeError, ValueError) as exc:
         raise MalformedMessage(f"not an ImageMessage: {exc}") from exc
     meta = ImageMeta(
@@ -178,7 +182,67 @@ def decode_image(
         repetition=msg.repetition,
     )
     validate(meta, protocol=protocol, mode=mode)
-    return meta, msg.data
+    if split is None:
+        return meta, msg.data
+    return meta, memoryview(raw)[split[1] : split[2]]
+
+
+def split_data(raw: bytes) -> tuple[bytes, int, int] | None:
+    """``(other fields, start, end)``: ImageMessage bytes without ``data``, and where it is.
+
+    Walks the top-level fields without copying the payload. Every occurrence of
+    field 15 is left out of the first part and the last one is located, as
+    protobuf's "last one wins" would. None when anything is unusual (a
+    truncated or overlong field, a group, field 15 with another wire type): the
+    caller then lets protobuf parse the whole message, and refuse it if it must.
+    """
+    pos, end = 0, len(raw)
+    kept: list[bytes] = []
+    keep_from = 0
+    start = stop = 0
+    try:
+        while pos < end:
+            field_start = pos
+            key, pos = _read_varint(raw, pos)
+            number, wire_type = key >> 3, key & 7
+            if wire_type == 0:
+                _, pos = _read_varint(raw, pos)
+            elif wire_type == 1:
+                pos += 8
+            elif wire_type == 2:
+                length, pos = _read_varint(raw, pos)
+                if number == 15:
+                    if pos + length > end:
+                        return None
+                    kept.append(raw[keep_from:field_start])
+                    start, stop = pos, pos + length
+                    keep_from = stop
+                pos += length
+            elif wire_type == 5:
+                pos += 4
+            else:
+                return None
+            if number == 15 and wire_type != 2:
+                return None
+    except IndexError:
+        return None
+    if pos != end:
+        return None
+    kept.append(raw[keep_from:end])
+    return b"".join(kept), start, stop
+
+
+def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = raw[pos]  # IndexError when truncated
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise IndexError("varint longer than 10 bytes")
 
 
 def validate(meta: ImageMeta, *, protocol: str, mode: str) -> None:

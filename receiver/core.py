@@ -143,6 +143,7 @@ class ReceiverCore:
         self, raw: bytes | str, stamp: Stamp, protocol: str, mode: str
     ) -> tuple[ImageMeta, bytes]:
         limit = self.settings.max_message_bytes
+        data: bytes | memoryview  # a view into raw for binary messages: no copy
         if isinstance(raw, str):
             meta, data = wire.decode_json_image(raw, max_bytes=limit, protocol=protocol, mode=mode)
         else:
@@ -289,7 +290,7 @@ class ReceiverCore:
 
     # -- saving --------------------------------------------------------------
 
-    def _save_later(self, meta: ImageMeta, data: bytes) -> None:
+    def _save_later(self, meta: ImageMeta, data: bytes | memoryview) -> None:
         assert self.settings.save_dir is not None
         kind = "warmup" if meta.warmup else "image"
         path = (
@@ -320,6 +321,6 @@ def error_ack(exc: WireError) -> bytes:
     )
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes | memoryview) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

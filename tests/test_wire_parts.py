@@ -59,3 +59,83 @@ def test_websocket_fragments_cover_the_message_in_order() -> None:
     assert fragments[0] == head
     assert all(len(f) <= WS_FRAGMENT_BYTES for f in fragments[1:])
     assert b"".join(fragments) == head + data
+
+
+def _key(number: int, wire_type: int) -> bytes:
+    return wire._varint(number << 3 | wire_type)
+
+
+def _reference(raw: bytes) -> tuple[str, object]:
+    """What decoding with protobuf alone gives: ("ok", (meta, data)) or ("error", class)."""
+    try:
+        msg = ImageMessage.FromString(raw)
+    except Exception as exc:  # DecodeError
+        return "error", type(exc).__name__
+    return "ok", msg
+
+
+def _check_against_protobuf(raw: bytes) -> None:
+    kind, ref = _reference(raw)
+    try:
+        meta, data = wire.decode_image(
+            raw, max_bytes=len(raw) + 1, protocol="websocket", mode="binary"
+        )
+    except wire.MalformedMessage:
+        assert kind == "error"
+        return
+    except wire.InvalidField:
+        assert kind == "ok"
+        return
+    assert kind == "ok"
+    assert isinstance(ref, ImageMessage)
+    assert bytes(data) == ref.data
+    assert meta.sequence == ref.sequence and meta.run_id == ref.run_id
+
+
+def test_decoding_agrees_with_protobuf_on_unusual_encodings() -> None:
+    data = os.urandom(1000)
+    head, body = wire.encode_image_parts(_meta(len(data)), data)
+    data_field = _key(15, 2) + wire._varint(len(body)) + body
+    other = _key(15, 2) + wire._varint(3) + b"old"
+    unknown = (
+        _key(14, 2) + b"\x03xyz" + _key(200, 0) + b"\x96\x01" + _key(201, 5) + b"abcd"
+        + _key(202, 1) + b"12345678"
+    )  # fmt: skip
+    group = _key(300, 3) + _key(1, 0) + b"\x01" + _key(300, 4)
+    cases = [
+        head + data_field,
+        data_field + head,  # data first
+        other + head + data_field,  # the last data wins
+        head + data_field + other,
+        head + unknown + data_field + unknown,
+        head + group + data_field,  # groups: protobuf decides
+        head + _key(15, 0) + b"\x05",  # data with the wrong wire type
+        head + _key(15, 2) + wire._varint(len(body) + 5) + body,  # truncated
+        head + data_field[:-1],
+        head + _key(15, 2),
+        head + b"\xff" * 11,  # overlong varint
+        head + _key(0, 0) + b"\x01",  # field number 0
+        head + _key(7, 2) + b"\x02\xff\xfe" + data_field,  # content_type not UTF-8
+    ]
+    for raw in cases:
+        _check_against_protobuf(raw)
+
+
+def test_decoding_agrees_with_protobuf_on_corrupted_bytes() -> None:
+    rng = __import__("random").Random(6)
+    data = os.urandom(300)
+    raw = wire.encode_image(_meta(len(data)), data)
+    for _ in range(3000):
+        mutated = bytearray(raw)
+        for _ in range(rng.randint(1, 3)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        cut = rng.choice([len(mutated), rng.randrange(len(mutated) + 1)])
+        _check_against_protobuf(bytes(mutated[:cut]))
+
+
+def test_the_payload_is_not_copied() -> None:
+    data = os.urandom(2**20)
+    raw = wire.encode_image(_meta(len(data)), data)
+    _, payload = wire.decode_image(raw, max_bytes=len(raw), protocol="websocket", mode="binary")
+    assert isinstance(payload, memoryview) and payload.obj is raw and payload.readonly
+    assert payload == data
