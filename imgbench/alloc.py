@@ -26,8 +26,8 @@ _M_TOP_PAD: Final = -2
 _M_MMAP_THRESHOLD: Final = -3
 #: Blocks below this come from the heap (glibc's own dynamic ceiling).
 MMAP_THRESHOLD: Final = 32 * 1024 * 1024
-#: Free heap kept mapped before trimming.
-TRIM_THRESHOLD: Final = 64 * 1024 * 1024
+#: Free heap kept mapped before trimming (a few 8 MiB images' buffers).
+TRIM_THRESHOLD: Final = 32 * 1024 * 1024
 _done = False
 
 
