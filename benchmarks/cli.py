@@ -245,8 +245,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             f"Concurrent transmitters, 1 MiB, no delay, {c['images_per_level']} images per level"
-            f" (at least 4 per transmitter), one receiver process (RECEIVER_MAX_IN_FLIGHT"
-            f" {c['max_in_flight']}); aggregate MB/s and receiver peak RSS (MiB), idle RSS"
+            f" (at least 4 per transmitter), one fresh receiver process per mode"
+            f" (RECEIVER_MAX_IN_FLIGHT {c['max_in_flight']}); aggregate MB/s and receiver peak"
+            " RSS (MiB, each level: peak mark reset before, read after), idle RSS"
             f" {(c['receiver_idle_rss_bytes'] or 0) / MIB:.0f} MiB, bound"
             f" {RSS_BOUND / MIB:.0f} MiB:",
             "",

@@ -434,13 +434,20 @@ async def _level(
 
 
 async def concurrency(plan: Plan, out: Path, log: Log) -> dict[str, Any]:
-    """Aggregate throughput and receiver peak RSS at each level of concurrent transmitters."""
+    """Aggregate throughput and receiver peak RSS at each level of concurrent transmitters.
+
+    Each mode gets a fresh receiver process, so its memory figures do not carry
+    what an earlier mode left in the heap.
+    """
     image = make_image(MIB)
     settings = base_settings(plan)
     results: dict[str, Any] = {}
-    async with receiver(settings, out / "receiver-concurrency.log", **NO_OTLP) as target:
-        status, idle = await get_json("127.0.0.1", target.http_port, "/stats", timeout=5)
-        for label in plan.concurrency_modes:
+    idle_rss: dict[str, int] = {}
+    for label in plan.concurrency_modes:
+        log_path = out / f"receiver-concurrency-{label.replace('/', '-')}.log"
+        async with receiver(settings, log_path, **NO_OTLP) as target:
+            status, idle = await get_json("127.0.0.1", target.http_port, "/stats", timeout=5)
+            idle_rss[label] = idle["rss_bytes"] if status == 200 else 0
             levels: dict[int, list[dict[str, Any]]] = {n: [] for n in plan.levels}
             for rep in range(plan.concurrency_reps):
                 order = list(plan.levels) if rep % 2 == 0 else list(plan.levels)[::-1]
@@ -453,28 +460,27 @@ async def concurrency(plan: Plan, out: Path, log: Log) -> dict[str, Any]:
                         f" peak RSS {(outcome['receiver_peak_rss_bytes'] or 0) / MIB:.0f} MiB,"
                         f" {outcome['error_count']} errors"
                     )
-            summary = {
-                str(n): {
-                    "aggregate_mb_s_median": median([r["aggregate_mb_s"] for r in runs]),
-                    "receiver_peak_rss_bytes_max": max(
-                        r["receiver_peak_rss_bytes"] or 0 for r in runs
-                    ),
-                    "errors": sum(r["error_count"] for r in runs),
-                    "runs": runs,
-                }
-                for n, runs in levels.items()
+        summary = {
+            str(n): {
+                "aggregate_mb_s_median": median([r["aggregate_mb_s"] for r in runs]),
+                "receiver_peak_rss_bytes_max": max(r["receiver_peak_rss_bytes"] or 0 for r in runs),
+                "errors": sum(r["error_count"] for r in runs),
+                "runs": runs,
             }
-            best = max(v["aggregate_mb_s_median"] for v in summary.values())
-            top = summary[str(max(plan.levels))]
-            results[label] = {
-                "levels": summary,
-                "best_mb_s": best,
-                "top_level_ratio": top["aggregate_mb_s_median"] / best if best else 0.0,
-            }
+            for n, runs in levels.items()
+        }
+        best = max(v["aggregate_mb_s_median"] for v in summary.values())
+        top = summary[str(max(plan.levels))]
+        results[label] = {
+            "levels": summary,
+            "best_mb_s": best,
+            "top_level_ratio": top["aggregate_mb_s_median"] / best if best else 0.0,
+            "receiver_idle_rss_bytes": idle_rss[label],
+        }
     return {
         "image_bytes": MIB,
         "images_per_level": plan.concurrency_images,
-        "receiver_idle_rss_bytes": idle["rss_bytes"] if status == 200 else None,
+        "receiver_idle_rss_bytes": max(idle_rss.values()) if idle_rss else None,
         "max_in_flight": int(
             os.environ.get("RECEIVER_MAX_IN_FLIGHT", ReceiverSettings().max_in_flight)
         ),
