@@ -179,6 +179,15 @@ RECEIVER_OPTIONS: Final = (
     ),
     MAX_MESSAGE,
     Option(
+        "max_image_bytes",
+        "RECEIVER_MAX_IMAGE_BYTES",
+        "--max-image-bytes",
+        parse_size,
+        1024 * MIB,
+        "Largest image a chunked gRPC upload may announce; the receiver holds it in memory.",
+        between(1, 2**40),
+    ),
+    Option(
         "max_runs",
         "RECEIVER_MAX_RUNS",
         "--max-runs",
@@ -303,7 +312,18 @@ WORKLOAD_OPTIONS: Final = (
         "--grpc-mode",
         choice(*MODES["grpc"]),
         "unary",
-        "gRPC mode: unary (one call per image) or stream (one stream per run).",
+        "gRPC mode: unary (one call per image), stream (one stream per run), or chunked"
+        " (one client stream per image, IMGBENCH_CHUNK_BYTES per message: for images"
+        " above the message limit).",
+    ),
+    Option(
+        "chunk_bytes",
+        "IMGBENCH_CHUNK_BYTES",
+        "--chunk-bytes",
+        parse_size,
+        MIB,
+        "gRPC chunked mode: image bytes per ImageChunk message.",
+        between(1024, 2**31 - 1),
     ),
     Option(
         "compression",
@@ -461,6 +481,7 @@ class ReceiverSettings(LogSettings):
     grpc_port: int = 50051
     http_port: int = 9101
     max_message_bytes: int = 64 * MIB
+    max_image_bytes: int = 1024 * MIB
     max_runs: int = 32
     max_in_flight: int = 64
     save_dir: Path | None = None
@@ -481,6 +502,7 @@ class TransmitterSettings(LogSettings):
     repeat: int = 1
     ws_mode: str = "binary"
     grpc_mode: str = "unary"
+    chunk_bytes: int = MIB
     compression: bool = False
     max_message_bytes: int = 64 * MIB
     connect_timeout: float = 30.0

@@ -21,12 +21,13 @@ from typing import Any, Final
 from google.protobuf.message import DecodeError
 
 from imgbench.errors import InvalidField, MalformedMessage, OversizedMessage
-from imgbench.v1.imgbench_pb2 import Ack, Clock, ImageMessage
+from imgbench.v1.imgbench_pb2 import Ack, Clock, ImageChunk, ImageMessage
 
 __all__ = [
     "MODES",
     "PROTOCOLS",
     "Ack",
+    "ChunkAssembler",
     "Clock",
     "ImageMessage",
     "ImageMeta",
@@ -35,6 +36,7 @@ __all__ = [
     "decode_json_image",
     "digest",
     "encode_ack",
+    "encode_chunks",
     "encode_image",
     "encode_image_parts",
     "encode_json_image",
@@ -45,7 +47,7 @@ __all__ = [
 PROTOCOLS: Final = ("websocket", "grpc")
 MODES: Final[dict[str, tuple[str, ...]]] = {
     "websocket": ("binary", "json"),
-    "grpc": ("unary", "stream"),
+    "grpc": ("unary", "stream", "chunked"),
 }
 
 #: Upper bound on images per run accepted from the wire.
@@ -166,7 +168,15 @@ def decode_image(
         msg = ImageMessage.FromString(raw if split is None else split[0])
     except (DecodeError, ValueError) as exc:
         raise MalformedMessage(f"not an ImageMessage: {exc}") from exc
-    meta = ImageMeta(
+    meta = _meta_of(msg)
+    validate(meta, protocol=protocol, mode=mode)
+    if split is None:
+        return meta, msg.data
+    return meta, memoryview(raw)[split[1] : split[2]]
+
+
+def _meta_of(msg: ImageMessage) -> ImageMeta:
+    return ImageMeta(
         run_id=msg.run_id,
         protocol=msg.protocol,
         mode=msg.mode,
@@ -181,10 +191,89 @@ def decode_image(
         scheduled_time_ns=msg.scheduled_time_ns,
         repetition=msg.repetition,
     )
-    validate(meta, protocol=protocol, mode=mode)
-    if split is None:
-        return meta, msg.data
-    return meta, memoryview(raw)[split[1] : split[2]]
+
+
+def encode_chunks(meta: ImageMeta, data: bytes, chunk_bytes: int) -> list[bytes]:
+    """ImageChunk messages of one image for ``Receiver.Upload``; each data piece <= chunk_bytes.
+
+    The first chunk carries the header (the ImageMessage without data), the total
+    length, and the first piece of data.
+    """
+    if chunk_bytes < 1:
+        raise ValueError("chunk_bytes must be positive")
+    view = memoryview(data)
+    pieces = [view[i : i + chunk_bytes] for i in range(0, len(view), chunk_bytes)] or [view]
+    chunks = [
+        ImageChunk(
+            header=_meta_message(meta), total_bytes=len(data), data=bytes(pieces[0])
+        ).SerializeToString()
+    ]
+    chunks.extend(ImageChunk(data=bytes(piece)).SerializeToString() for piece in pieces[1:])
+    return chunks
+
+
+class ChunkAssembler:
+    """Reassembles one ``Receiver.Upload`` stream; pure, no I/O.
+
+    Feed each raw ImageChunk to :meth:`feed`; it returns True once all announced
+    bytes are in (the caller takes its receive-complete stamp then). Raises
+    :class:`OversizedMessage` for a chunk above ``max_message_bytes`` or an image
+    above ``max_image_bytes``, :class:`MalformedMessage` for bytes that are not an
+    ImageChunk, and :class:`InvalidField` for a missing or repeated header, data
+    in the header, or more bytes than announced.
+    """
+
+    def __init__(
+        self, *, max_message_bytes: int, max_image_bytes: int, protocol: str, mode: str
+    ) -> None:
+        self._limits = (max_message_bytes, max_image_bytes)
+        self._labels = (protocol, mode)
+        self._meta: ImageMeta | None = None
+        self._total = 0
+        self._parts: list[bytes] = []
+        self.received = 0
+        self.message_bytes = 0
+
+    @property
+    def complete(self) -> bool:
+        return self._meta is not None and self.received == self._total
+
+    def feed(self, raw: bytes) -> bool:
+        max_message, max_image = self._limits
+        if len(raw) > max_message:
+            raise OversizedMessage(f"chunk of {len(raw)} bytes exceeds the limit of {max_message}")
+        try:
+            chunk = ImageChunk.FromString(raw)
+        except (DecodeError, ValueError) as exc:
+            raise MalformedMessage(f"not an ImageChunk: {exc}") from exc
+        if self._meta is None:
+            if not chunk.HasField("header"):
+                raise InvalidField("the first chunk must carry the header")
+            if chunk.header.data:
+                raise InvalidField("the header must not carry data: chunks do")
+            if chunk.total_bytes > max_image:
+                raise OversizedMessage(
+                    f"image of {chunk.total_bytes} bytes exceeds the limit of {max_image}"
+                )
+            meta = _meta_of(chunk.header)
+            validate(meta, protocol=self._labels[0], mode=self._labels[1])
+            self._meta, self._total = meta, chunk.total_bytes
+        elif chunk.HasField("header") or chunk.total_bytes:
+            raise InvalidField("only the first chunk may carry the header")
+        self.received += len(chunk.data)
+        self.message_bytes += len(raw)
+        if self.received > self._total:
+            raise InvalidField(f"more than the announced {self._total} bytes")
+        self._parts.append(chunk.data)
+        return self.received == self._total
+
+    def result(self) -> tuple[ImageMeta, bytes]:
+        """The image's metadata and bytes; only once :attr:`complete`."""
+        if self._meta is None or not self.complete:
+            raise InvalidField(
+                f"upload ended after {self.received} of {self._total} announced bytes"
+            )
+        return self._meta, b"".join(self._parts)
 
 
 def split_data(raw: bytes) -> tuple[bytes, int, int] | None:

@@ -50,6 +50,15 @@ class Stamp:
         return self.monotonic_ns if clock == Clock.CLOCK_MONOTONIC else self.realtime_ns
 
 
+@dataclass(frozen=True, slots=True)
+class Assembled:
+    """An image reassembled from ``Receiver.Upload`` chunks, already validated."""
+
+    meta: ImageMeta
+    data: bytes
+    message_bytes: int
+
+
 @dataclass
 class RunRecord:
     """Everything received for one (run id, protocol, mode)."""
@@ -111,7 +120,7 @@ class ReceiverCore:
     # -- the one entry point ---------------------------------------------
 
     async def handle(
-        self, raw: bytes | str, stamp: Stamp, *, protocol: str, mode: str
+        self, raw: bytes | str | Assembled, stamp: Stamp, *, protocol: str, mode: str
     ) -> tuple[ImageMeta, bytes]:
         """Process one message; returns its metadata and the Ack bytes.
 
@@ -140,14 +149,18 @@ class ReceiverCore:
         log.warning("message rejected", protocol=protocol, reason=exc.reason, detail=str(exc))
 
     async def _handle(
-        self, raw: bytes | str, stamp: Stamp, protocol: str, mode: str
+        self, raw: bytes | str | Assembled, stamp: Stamp, protocol: str, mode: str
     ) -> tuple[ImageMeta, bytes]:
         limit = self.settings.max_message_bytes
         data: bytes | memoryview  # a view into raw for binary messages: no copy
-        if isinstance(raw, str):
+        if isinstance(raw, Assembled):
+            meta, data, message_bytes = raw.meta, raw.data, raw.message_bytes
+        elif isinstance(raw, str):
             meta, data = wire.decode_json_image(raw, max_bytes=limit, protocol=protocol, mode=mode)
         else:
             meta, data = wire.decode_image(raw, max_bytes=limit, protocol=protocol, mode=mode)
+        if not isinstance(raw, Assembled):
+            message_bytes = len(raw)
         receive_ns = stamp.on(meta.clock)
         record = self._record(meta)
         if not meta.warmup and meta.sequence in record.samples:
@@ -213,7 +226,7 @@ class ReceiverCore:
                     receive_ns=receive_ns,
                     ack_ns=receive_ns,  # the transmitter records its own ack time
                     image_bytes=len(data),
-                    message_bytes=len(raw),
+                    message_bytes=message_bytes,
                     checksum_ok=True,
                 )
                 log.debug(

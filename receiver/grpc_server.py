@@ -23,9 +23,10 @@ import grpc
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
+from imgbench import wire
 from imgbench.errors import OversizedMessage, WireError
 from imgbench.wire import ImageMeta
-from receiver.core import ReceiverCore, Stamp, error_ack
+from receiver.core import Assembled, ReceiverCore, Stamp, error_ack
 
 SERVICE = "imgbench.v1.Receiver"
 PROTOCOL = "grpc"
@@ -60,6 +61,7 @@ class GrpcAdapter:
                     {
                         "Send": grpc.unary_unary_rpc_method_handler(self._send),
                         "SendStream": grpc.stream_stream_rpc_method_handler(self._send_stream),
+                        "Upload": grpc.stream_unary_rpc_method_handler(self._upload),
                     },
                 ),
             )
@@ -76,12 +78,7 @@ class GrpcAdapter:
         try:
             _, ack = await self.core.handle(request, stamp, protocol=PROTOCOL, mode="unary")
         except WireError as exc:
-            code = (
-                grpc.StatusCode.RESOURCE_EXHAUSTED
-                if isinstance(exc, OversizedMessage)
-                else grpc.StatusCode.INVALID_ARGUMENT
-            )
-            await context.abort(code, f"{exc.reason}: {exc}")
+            await context.abort(_status(exc), f"{exc.reason}: {exc}")
         return ack
 
     # An async generator, not context.write(): the OpenTelemetry aio interceptor
@@ -110,7 +107,55 @@ class GrpcAdapter:
         # half-close; an unfinished run is what tells the two apart.
         self._lost(last, "stream ended")
 
+    async def _upload(
+        self,
+        request_iterator: AsyncIterator[bytes],
+        context: grpc.aio.ServicerContext[bytes, bytes],
+    ) -> bytes:
+        """One image in chunks; the receive-complete stamp is taken when the last byte is in."""
+        structlog.contextvars.bind_contextvars(protocol=PROTOCOL, mode="chunked")
+        settings = self.core.settings
+        assembler = wire.ChunkAssembler(
+            max_message_bytes=settings.max_message_bytes,
+            max_image_bytes=settings.max_image_bytes,
+            protocol=PROTOCOL,
+            mode="chunked",
+        )
+        stamp: Stamp | None = None
+        try:
+            async for raw in request_iterator:
+                if assembler.feed(raw):
+                    stamp = Stamp.now()
+            meta, data = assembler.result()
+            assert stamp is not None
+        except WireError as exc:
+            if (
+                not assembler.complete
+                and assembler.received
+                and not isinstance(exc, OversizedMessage)
+            ):
+                # Announced bytes never came: the client went away mid-image.
+                self.core.metrics.disconnects.labels(PROTOCOL).inc()
+            self.core.reject(PROTOCOL, exc)
+            await context.abort(_status(exc), f"{exc.reason}: {exc}")
+        try:
+            _, ack = await self.core.handle(
+                Assembled(meta, data, assembler.message_bytes),
+                stamp,
+                protocol=PROTOCOL,
+                mode="chunked",
+            )
+        except WireError as exc:
+            await context.abort(_status(exc), f"{exc.reason}: {exc}")
+        return ack
+
     def _lost(self, last: ImageMeta | None, how: str) -> None:
         if last is not None and not self.core.is_complete(last):
             self.core.metrics.disconnects.labels(PROTOCOL).inc()
             self.core.log_disconnect(PROTOCOL, f"{how} before run {last.run_id} was complete")
+
+
+def _status(exc: WireError) -> grpc.StatusCode:
+    if isinstance(exc, OversizedMessage):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    return grpc.StatusCode.INVALID_ARGUMENT

@@ -255,3 +255,20 @@ async def test_image_lost_when_the_receiver_stops_mid_run() -> None:
             make_sender("websocket", settings, None), load_image(None), "lost"
         )
     await stopper
+
+
+async def test_grpc_chunked_upload_bad_input(live_receiver: LiveReceiver) -> None:
+    target = f"127.0.0.1:{live_receiver.server.ports['grpc']}"
+    first, second = wire.encode_chunks(meta("grpc", "chunked"), b"x" * 2000, 1000)
+    async with grpc.aio.insecure_channel(target) as channel:
+        upload = channel.stream_unary("/imgbench.v1.Receiver/Upload", None, None)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await upload(iter([second]))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # The client stops after half the announced bytes: counted as a disconnect.
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await upload(iter([first]))
+        assert "ended after 1000 of 2000" in (info.value.details() or "")
+    key = "imgbench_rejected_messages_total"
+    assert counter(live_receiver, key, protocol="grpc", reason="invalid_field") == 2
+    assert counter(live_receiver, "imgbench_disconnects_total", protocol="grpc") == 1

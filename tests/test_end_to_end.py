@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 
 import pytest
 
+from imgbench.errors import RunError
 from imgbench.http import get_json
 from imgbench.results import compute_figures
 from imgbench.wire import digest
@@ -16,7 +18,13 @@ from transmitter.senders import make_sender
 
 from support import LiveReceiver, make_transmitter
 
-MODES = [("websocket", "binary"), ("websocket", "json"), ("grpc", "unary"), ("grpc", "stream")]
+MODES = [
+    ("websocket", "binary"),
+    ("websocket", "json"),
+    ("grpc", "unary"),
+    ("grpc", "stream"),
+    ("grpc", "chunked"),
+]
 
 
 @pytest.mark.parametrize(("protocol", "mode"), MODES)
@@ -134,3 +142,25 @@ async def test_compression_on_both_transports(live_receiver: LiveReceiver, proto
 
         assert isinstance(sender, WebSocketSender) and sender._conn is not None
         assert [ext.name for ext in sender._conn.protocol.extensions] == ["permessage-deflate"]
+
+
+async def test_chunked_upload_carries_an_image_above_the_message_limit() -> None:
+    from support import start_receiver
+
+    receiver = await start_receiver(max_message_bytes=4 * 1024 * 1024)
+    try:
+        data = os.urandom(20 * 1024 * 1024)
+        image = Image("random 20 MiB", data, digest(data), "application/octet-stream")
+        settings = receiver.transmitter_settings(images=2, warmup=0)
+        tx = make_transmitter(settings)
+        unary = make_sender("grpc", settings, None)
+        with pytest.raises(RunError, match="IMGBENCH_GRPC_MODE=chunked"):
+            await tx.harness.run_protocol(unary, image, "too-big")
+        chunked = replace(settings, grpc_mode="chunked", chunk_bytes=1024 * 1024)
+        run = await tx.harness.run_protocol(make_sender("grpc", chunked, None), image, "chunks")
+        assert [s.checksum_ok for s in run.samples] == [True, True]
+        assert run.samples[0].image_bytes == len(data)
+        # 20 chunks of 1 MiB, each with a small envelope; the first also has the header.
+        assert len(data) < run.message_bytes < len(data) + 20 * 64 + 300
+    finally:
+        await receiver.server.stop(grace=1.0)

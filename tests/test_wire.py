@@ -132,3 +132,48 @@ def test_read_clock_uses_the_named_clock() -> None:
     assert abs(wire.read_clock(wire.Clock.CLOCK_REALTIME) - time.time_ns()) < 10**9
     with pytest.raises(InvalidField):
         wire.read_clock(0)
+
+
+def _assembler(max_image: int = 10**6) -> wire.ChunkAssembler:
+    return wire.ChunkAssembler(
+        max_message_bytes=4096, max_image_bytes=max_image, protocol="grpc", mode="chunked"
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 999, 1000, 1001, 5000])
+def test_chunks_reassemble_to_the_original_bytes(size: int) -> None:
+    data = bytes(i % 251 for i in range(size))
+    m = meta(protocol="grpc", mode="chunked", sha256=wire.digest(data))
+    chunks = wire.encode_chunks(m, data, 1000)
+    assert len(chunks) == max(1, -(-size // 1000))
+    assembler = _assembler()
+    done = [assembler.feed(c) for c in chunks]
+    assert done == [False] * (len(chunks) - 1) + [True]
+    got, payload = assembler.result()
+    assert (got, payload) == (m, data)
+    assert assembler.message_bytes == sum(len(c) for c in chunks)
+
+
+def test_chunk_protocol_violations() -> None:
+    m = meta(protocol="grpc", mode="chunked")
+    first, second = wire.encode_chunks(m, b"x" * 2000, 1000)
+    with pytest.raises(InvalidField, match="first chunk"):
+        _assembler().feed(second)
+    a = _assembler()
+    a.feed(first)
+    with pytest.raises(InvalidField, match="only the first"):
+        a.feed(first)
+    a = _assembler()
+    a.feed(first)
+    with pytest.raises(InvalidField, match="ended after 1000 of 2000"):
+        a.result()
+    with pytest.raises(OversizedMessage, match="image of 2000 bytes"):
+        _assembler(max_image=1999).feed(first)
+    with pytest.raises(MalformedMessage):
+        _assembler().feed(b"\xff\xff\xff")
+    with pytest.raises(OversizedMessage, match="chunk of"):
+        _assembler().feed(wire.encode_chunks(m, b"x" * 5000, 5000)[0])
+    # A chunk that claims a different transport is refused like a message would be.
+    other = wire.encode_chunks(meta(protocol="grpc", mode="unary"), b"x", 10)[0]
+    with pytest.raises(InvalidField, match="arrived on"):
+        _assembler().feed(other)

@@ -39,7 +39,7 @@ from imgbench.settings import TransmitterSettings
 from imgbench.telemetry import get_logger, traceparent
 from imgbench.wire import Clock, ImageMeta
 from transmitter.image import Image
-from transmitter.senders import Payload, Sender, payload_size
+from transmitter.senders import Payload, Sender, largest_message, payload_size
 
 log = get_logger("transmitter")
 Progress = Callable[[str, int], None]
@@ -221,17 +221,20 @@ class Harness:
                 warmup=warmup,
                 scheduled_time_ns=scheduled_ns,
             )
-            payload: Payload = (
-                wire.encode_json_image(meta, image.data)
-                if mode == "json"
-                else wire.encode_image_parts(meta, image.data)
-            )
+            payload: Payload
+            if mode == "json":
+                payload = wire.encode_json_image(meta, image.data)
+            elif mode == "chunked":
+                payload = wire.encode_chunks(meta, image.data, s.chunk_bytes)
+            else:
+                payload = wire.encode_image_parts(meta, image.data)
             message_bytes = payload_size(payload)
-            if message_bytes > s.max_message_bytes:
+            if largest_message(payload) > s.max_message_bytes:
                 self.metrics.errors.labels(protocol, "rejected").inc()
+                hint = " (IMGBENCH_GRPC_MODE=chunked sends it in parts)" if mode == "unary" else ""
                 raise RunError(
-                    f"{protocol}/{mode}: a {message_bytes}-byte message exceeds"
-                    f" IMGBENCH_MAX_MESSAGE_BYTES={s.max_message_bytes}"
+                    f"{protocol}/{mode}: a {largest_message(payload)}-byte message exceeds"
+                    f" IMGBENCH_MAX_MESSAGE_BYTES={s.max_message_bytes}{hint}"
                 )
             try:
                 raw_ack = await asyncio.wait_for(sender.send(payload), s.image_timeout)

@@ -28,6 +28,7 @@ from imgbench.telemetry import get_logger
 log = get_logger("transmitter")
 SEND = "/imgbench.v1.Receiver/Send"
 SEND_STREAM = "/imgbench.v1.Receiver/SendStream"
+UPLOAD = "/imgbench.v1.Receiver/Upload"
 #: Headroom above the image message limit for the Ack and framing.
 GRPC_HEADROOM = 1024 * 1024
 #: Largest Ack frame accepted over WebSocket (acks are ~50 bytes).
@@ -41,15 +42,23 @@ WS_FRAGMENT_BYTES = 256 * 1024
 
 #: One encoded message: ImageMessage bytes, a json-mode text, or ImageMessage
 #: bytes as ``(head, data)`` parts (:func:`imgbench.wire.encode_image_parts`)
-#: that a sender writes without joining them first when its transport allows.
-Payload = bytes | str | tuple[bytes, bytes]
+#: that a sender writes without joining them first when its transport allows;
+#: or, in the gRPC chunked mode, the ImageChunk messages of one image.
+Payload = bytes | str | tuple[bytes, bytes] | list[bytes]
 
 
 def payload_size(payload: Payload) -> int:
-    """Length of the message on the wire (characters for a json-mode text)."""
-    if isinstance(payload, tuple):
-        return len(payload[0]) + len(payload[1])
+    """Length of the message(s) on the wire (characters for a json-mode text)."""
+    if isinstance(payload, tuple | list):
+        return sum(len(part) for part in payload)
     return len(payload)
+
+
+def largest_message(payload: Payload) -> int:
+    """Length of the largest single transport message in ``payload``."""
+    return (
+        max(len(part) for part in payload) if isinstance(payload, list) else payload_size(payload)
+    )
 
 
 def _fragments(head: bytes, data: bytes) -> list[bytes | memoryview]:
@@ -165,6 +174,7 @@ class WebSocketSender:
     async def send(self, payload: Payload) -> bytes:
         assert self._conn is not None, "connect() first"
         message: bytes | str | list[bytes | memoryview]
+        assert not isinstance(payload, list), "chunked uploads are a gRPC mode"
         if not isinstance(payload, tuple):
             message = payload
         elif len(payload[1]) > WS_FRAGMENT_BYTES:
@@ -233,6 +243,15 @@ class GrpcSender:
 
     async def send(self, payload: Payload) -> bytes:
         assert self._channel is not None, "connect() first"
+        if isinstance(payload, list):  # chunked: one client stream per image
+            upload = self._channel.stream_unary(UPLOAD, None, None)
+            try:
+                chunked_ack: bytes = await upload(
+                    iter(payload), timeout=self.settings.image_timeout
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise ImageLost(f"gRPC {exc.code().name}: {exc.details()}") from exc
+            return chunked_ack
         # One gRPC message is one buffer: the single copy of the payload.
         if isinstance(payload, tuple):
             payload = b"".join(payload)

@@ -1,6 +1,7 @@
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -63,3 +64,13 @@ class Ack(_message.Message):
     warmup: bool
     error: str
     def __init__(self, sequence: _Optional[int] = ..., receive_time_ns: _Optional[int] = ..., bytes_received: _Optional[int] = ..., checksum_ok: _Optional[bool] = ..., transmission_ns: _Optional[int] = ..., warmup: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ImageChunk(_message.Message):
+    __slots__ = ("header", "total_bytes", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: ImageMessage
+    total_bytes: int
+    data: bytes
+    def __init__(self, header: _Optional[_Union[ImageMessage, _Mapping]] = ..., total_bytes: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...

@@ -44,6 +44,11 @@ class ReceiverStub:
                 request_serializer=imgbench_dot_v1_dot_imgbench__pb2.ImageMessage.SerializeToString,
                 response_deserializer=imgbench_dot_v1_dot_imgbench__pb2.Ack.FromString,
                 _registered_method=True)
+        self.Upload = channel.stream_unary(
+                '/imgbench.v1.Receiver/Upload',
+                request_serializer=imgbench_dot_v1_dot_imgbench__pb2.ImageChunk.SerializeToString,
+                response_deserializer=imgbench_dot_v1_dot_imgbench__pb2.Ack.FromString,
+                _registered_method=True)
 
 
 class ReceiverServicer:
@@ -63,6 +68,13 @@ class ReceiverServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Upload(self, request_iterator, context):
+        """One client stream per image, in chunks; one Ack when the image is complete.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReceiverServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +86,11 @@ def add_ReceiverServicer_to_server(servicer, server):
             'SendStream': grpc.stream_stream_rpc_method_handler(
                     servicer.SendStream,
                     request_deserializer=imgbench_dot_v1_dot_imgbench__pb2.ImageMessage.FromString,
+                    response_serializer=imgbench_dot_v1_dot_imgbench__pb2.Ack.SerializeToString,
+            ),
+            'Upload': grpc.stream_unary_rpc_method_handler(
+                    servicer.Upload,
+                    request_deserializer=imgbench_dot_v1_dot_imgbench__pb2.ImageChunk.FromString,
                     response_serializer=imgbench_dot_v1_dot_imgbench__pb2.Ack.SerializeToString,
             ),
     }
@@ -130,6 +147,33 @@ class Receiver:
             target,
             '/imgbench.v1.Receiver/SendStream',
             imgbench_dot_v1_dot_imgbench__pb2.ImageMessage.SerializeToString,
+            imgbench_dot_v1_dot_imgbench__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Upload(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/imgbench.v1.Receiver/Upload',
+            imgbench_dot_v1_dot_imgbench__pb2.ImageChunk.SerializeToString,
             imgbench_dot_v1_dot_imgbench__pb2.Ack.FromString,
             options,
             channel_credentials,
