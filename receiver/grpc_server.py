@@ -41,7 +41,12 @@ class GrpcAdapter:
     async def start(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
         limit = self.core.settings.max_message_bytes + HEADROOM
         interceptors = []
-        if self._tracer_provider is not None and self.core.settings.telemetry:
+        settings = self.core.settings
+        if (
+            self._tracer_provider is not None
+            and settings.telemetry
+            and settings.grpc_instrumentation
+        ):
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
             interceptors.append(

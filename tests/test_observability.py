@@ -200,3 +200,34 @@ async def test_log_lines_about_an_image_carry_its_trace_ids(live_receiver: LiveR
     for line in completed:
         for key in ("total_transfer_s", "cumulative_transmission_s", "median_transmission_s"):
             assert key in line
+
+
+@pytest.mark.parametrize("instrumented", [False, True])
+async def test_grpc_rpc_spans_only_when_instrumentation_is_on(instrumented: bool) -> None:
+    """The RPC spans of opentelemetry-instrumentation-grpc are opt-in (they cost time in
+    the timed window, with no WebSocket equivalent); the per-image trace works either way."""
+    from dataclasses import replace
+
+    from support import start_receiver
+
+    receiver = await start_receiver(grpc_instrumentation=instrumented)
+    try:
+        settings = replace(
+            receiver.transmitter_settings(images=2, warmup=0), grpc_instrumentation=instrumented
+        )
+        tx = make_transmitter(settings)
+        await tx.harness.run_protocol(
+            make_sender("grpc", settings, tx.tracing), load_image(None), "rpc-spans"
+        )
+        tx.tracing.force_flush()
+    finally:
+        await receiver.server.stop(grace=1.0)
+    rpc_name = "/imgbench.v1.Receiver/Send"
+    client_rpc = [s for s in tx.spans.get_finished_spans() if s.name == rpc_name]
+    server_rpc = [s for s in receiver.spans.get_finished_spans() if s.name == rpc_name]
+    assert (len(client_rpc), len(server_rpc)) == ((2, 2) if instrumented else (0, 0))
+    sends = {s.context.trace_id for s in tx.spans.get_finished_spans() if s.name == "send image"}
+    receives = [s for s in receiver.spans.get_finished_spans() if s.name == "receive image"]
+    assert len(receives) == 2 and {s.context.trace_id for s in receives} == sends
+    for span in server_rpc:
+        assert span.context.trace_id in sends

@@ -64,6 +64,9 @@ async def local_receiver(
             str(settings.max_message_bytes),
             "--log-level",
             settings.log_level,
+            # The receiver follows the transmitter's telemetry choices, flags included.
+            f"--telemetry={settings.telemetry}",
+            f"--grpc-instrumentation={settings.grpc_instrumentation}",
         ]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log_file:

@@ -212,7 +212,8 @@ class GrpcSender:
     async def connect(self, deadline: float, traceparent: str) -> None:
         limit = self.settings.max_message_bytes + GRPC_HEADROOM
         interceptors = None
-        if self._tracing is not None and self.settings.telemetry:
+        s = self.settings
+        if self._tracing is not None and s.telemetry and s.grpc_instrumentation:
             from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
             interceptors = aio_client_interceptors(tracer_provider=self._tracing)  # type: ignore[no-untyped-call]
