@@ -297,9 +297,10 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
     """Median per-image time with all telemetry on divided by the same with it off.
 
     On: spans on both sides exported over OTLP/gRPC (BatchSpanProcessor) to the
-    sink in the baseline process, the gRPC interceptors, per-image metrics, logs
-    at info, checksum. Off: ``IMGBENCH_TELEMETRY=off`` on both sides (logs at
-    info and the checksum stay: they are not switched off).
+    sink in the baseline process, per-image metrics, logs at info, checksum (the
+    opt-in gRPC RPC-span interceptors stay at their default, off). Off:
+    ``IMGBENCH_TELEMETRY=off`` on both sides (logs at info and the checksum stay:
+    they are not switched off).
     """
     endpoint = f"http://127.0.0.1:{base_ports['grpc']}"
     otlp: dict[str, str | None] = {

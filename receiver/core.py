@@ -30,7 +30,7 @@ from imgbench.wire import Clock, ImageMeta
 
 log = get_logger("receiver")
 
-#: Payloads above this are hashed in a worker thread so the event loop keeps
+#: Payloads of this size or more are hashed in a worker thread so the event loop keeps
 #: serving other connections meanwhile (hashlib releases the GIL).
 THREAD_HASH_BYTES = 1024 * 1024
 
@@ -166,7 +166,7 @@ class ReceiverCore:
         if not meta.warmup and meta.sequence in record.samples:
             raise DuplicateImage(f"sequence {meta.sequence} of run {meta.run_id} already received")
 
-        if len(data) > THREAD_HASH_BYTES:
+        if len(data) >= THREAD_HASH_BYTES:
             actual = await asyncio.to_thread(wire.digest, data)
         else:
             actual = wire.digest(data)
@@ -260,11 +260,27 @@ class ReceiverCore:
         if record is None:
             record = RunRecord(meta.run_id, meta.protocol, meta.mode, meta.repetition, meta.total)
             self._runs[key] = record
-            while len({k[0] for k in self._runs}) > self.settings.max_runs:
-                self._runs.popitem(last=False)
+            self._evict()
         elif record.total != meta.total:
             raise InvalidField(f"total changed from {record.total} to {meta.total} within a run")
         return record
+
+    def _evict(self) -> None:
+        """Keep at most ``max_runs`` run ids: completed runs go first, then the oldest.
+
+        Evicting a run still in progress would lose its duplicate detection and
+        its completion (the last-run gauges), so that only happens when every
+        kept run is unfinished.
+        """
+        run_ids = list(dict.fromkeys(k[0] for k in self._runs))
+        excess = len(run_ids) - self.settings.max_runs
+        if excess <= 0:
+            return
+        unfinished = {k[0] for k, r in self._runs.items() if r.completed_at is None}
+        finished = [rid for rid in run_ids if rid not in unfinished]
+        victims = set((finished + [rid for rid in run_ids if rid in unfinished])[:excess])
+        for key in [k for k in self._runs if k[0] in victims]:
+            del self._runs[key]
 
     def _complete(self, record: RunRecord) -> None:
         record.completed_at = time.time()

@@ -164,3 +164,34 @@ async def test_chunked_upload_carries_an_image_above_the_message_limit() -> None
         assert len(data) < run.message_bytes < len(data) + 20 * 64 + 300
     finally:
         await receiver.server.stop(grace=1.0)
+
+
+async def test_receiver_evicts_finished_runs_before_unfinished_ones() -> None:
+    from support import start_receiver
+
+    receiver = await start_receiver(max_runs=2)
+    try:
+        settings = receiver.transmitter_settings(images=1, warmup=0)
+        tx = make_transmitter(settings)
+        image = load_image(None)
+        # "open" stays unfinished (1 of 2 images); "done" completes.
+        open_settings = replace(settings, images=2)
+        ws = make_sender("websocket", open_settings, None)
+        await ws.connect(deadline=1e12, traceparent="")
+        from imgbench import wire
+
+        meta = wire.ImageMeta(
+            run_id="open", protocol="websocket", mode="binary", sequence=0, total=2,
+            send_time_ns=1, clock=wire.Clock.CLOCK_MONOTONIC, content_type="image/png",
+            sha256=image.sha256,
+        )  # fmt: skip
+        await ws.send(wire.encode_image(meta, image.data))
+        await ws.close()
+        await tx.harness.run_protocol(make_sender("grpc", settings, None), image, "done")
+        await tx.harness.run_protocol(make_sender("grpc", settings, None), image, "newest")
+        port = receiver.server.ports["http"]
+        status, body = await get_json("127.0.0.1", port, "/runs")
+        assert status == 200
+        assert body["run_ids"] == ["open", "newest"]
+    finally:
+        await receiver.server.stop(grace=1.0)
