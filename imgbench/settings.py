@@ -165,15 +165,8 @@ MAX_MESSAGE: Final = Option(
     between(1024, 2**31 - 1),
 )
 
-RECEIVER_OPTIONS: Final = (
-    Option(
-        "bind",
-        "RECEIVER_BIND",
-        "--bind",
-        str,
-        "127.0.0.1",
-        "Address the receiver listens on (0.0.0.0 in containers).",
-    ),
+#: The receiver's ports: where it listens, and where the transmitter connects.
+RECEIVER_PORTS: Final = (
     Option("ws_port", "RECEIVER_PORT", "--port", int, 8765, "Receiver WebSocket port.", port),
     Option(
         "grpc_port", "RECEIVER_GRPC_PORT", "--grpc-port", int, 50051, "Receiver gRPC port.", port
@@ -184,9 +177,21 @@ RECEIVER_OPTIONS: Final = (
         "--http-port",
         int,
         9101,
-        "Receiver HTTP port: /healthz, /metrics, /runs/<run id>.",
+        "Receiver HTTP port: /healthz, /metrics, /runs/<run id>, /stats.",
         port,
     ),
+)
+
+RECEIVER_OPTIONS: Final = (
+    Option(
+        "bind",
+        "RECEIVER_BIND",
+        "--bind",
+        str,
+        "127.0.0.1",
+        "Address the receiver listens on (0.0.0.0 in containers).",
+    ),
+    *RECEIVER_PORTS,
     MAX_MESSAGE,
     Option(
         "max_image_bytes",
@@ -235,13 +240,7 @@ TARGET_OPTIONS: Final = (
         "127.0.0.1",
         "Where the transmitter finds the receiver.",
     ),
-    Option("ws_port", "RECEIVER_PORT", "--port", int, 8765, "Receiver WebSocket port.", port),
-    Option(
-        "grpc_port", "RECEIVER_GRPC_PORT", "--grpc-port", int, 50051, "Receiver gRPC port.", port
-    ),
-    Option(
-        "http_port", "RECEIVER_HTTP_PORT", "--http-port", int, 9101, "Receiver HTTP port.", port
-    ),
+    *RECEIVER_PORTS,
 )
 
 WORKLOAD_OPTIONS: Final = (
