@@ -130,3 +130,18 @@ def test_report_regenerates_outputs_from_saved_results(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (run_dir / "summary.md").read_text() == summary
     assert (run_dir / "report.html").exists()
+
+
+def test_report_compares_two_saved_runs(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        proc = imgbench(
+            "compare", "--images", "2", "--delay", "0", "--warmup", "0",
+            "--output", str(tmp_path / name),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    (a,) = list((tmp_path / "a").iterdir())
+    (b,) = list((tmp_path / "b").iterdir())
+    proc = imgbench("report", str(a), str(b), "--output", str(tmp_path / "ab"))
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "ab" / "compare.md").read_text()
+    assert "websocket/binary" in text and "grpc/unary" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +196,35 @@ async def test_receiver_evicts_finished_runs_before_unfinished_ones() -> None:
         assert body["run_ids"] == ["open", "newest"]
     finally:
         await receiver.server.stop(grace=1.0)
+
+
+async def test_save_dir_writes_images_only_when_asked(tmp_path: Path) -> None:
+    from support import start_receiver
+
+    receiver = await start_receiver(save_dir=tmp_path)
+    try:
+        settings = receiver.transmitter_settings(images=2, warmup=1)
+        tx = make_transmitter(settings)
+        image = load_image(None)
+        await tx.harness.run_protocol(make_sender("grpc", settings, None), image, "saved")
+        await receiver.server.core.drain()
+    finally:
+        await receiver.server.stop(grace=1.0)
+    files = sorted(p.name for p in (tmp_path / "saved").iterdir())
+    assert files == [
+        "grpc-unary-image-000000.bin",
+        "grpc-unary-image-000001.bin",
+        "grpc-unary-warmup-000000.bin",
+    ]
+    assert (tmp_path / "saved" / files[0]).read_bytes() == image.data
+
+
+async def test_nothing_is_written_without_save_dir(
+    live_receiver: LiveReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = live_receiver.transmitter_settings(images=1, warmup=0)
+    await make_transmitter(settings).harness.run_protocol(
+        make_sender("websocket", settings, None), load_image(None), "unsaved"
+    )
+    assert os.listdir(tmp_path) == []
