@@ -167,6 +167,24 @@ async def run_comparison(
     return comparison
 
 
+@contextlib.asynccontextmanager
+async def receiver_target(
+    settings: TransmitterSettings, out_dir: Path
+) -> AsyncIterator[TransmitterSettings]:
+    """Settings aimed at the external receiver, or at a local one started for the block."""
+    if settings.external:
+        yield settings
+        return
+    async with local_receiver(settings, out_dir / "receiver.log") as ports:
+        yield replace(
+            settings,
+            receiver_host="127.0.0.1",
+            ws_port=ports["websocket"],
+            grpc_port=ports["grpc"],
+            http_port=ports["http"],
+        )
+
+
 async def compare_locally(
     settings: TransmitterSettings,
     *,
@@ -177,20 +195,9 @@ async def compare_locally(
 ) -> Comparison:
     """Start a local receiver (unless ``settings.external``) and run the comparison."""
     image = load_image(settings.image)
-    if settings.external:
+    async with receiver_target(settings, out_dir) as target:
         return await run_comparison(
-            settings, tracing=tracing, metrics=metrics, image=image, progress=progress
-        )
-    async with local_receiver(settings, out_dir / "receiver.log") as ports:
-        local = replace(
-            settings,
-            receiver_host="127.0.0.1",
-            ws_port=ports["websocket"],
-            grpc_port=ports["grpc"],
-            http_port=ports["http"],
-        )
-        return await run_comparison(
-            local,
+            target,
             tracing=tracing,
             metrics=metrics,
             image=image,
@@ -217,8 +224,8 @@ async def sweep_locally(
     from imgbench.sample import noise_png
     from imgbench.wire import digest
 
-    async def run_all(target: TransmitterSettings) -> list[Comparison]:
-        results = []
+    results = []
+    async with receiver_target(settings, out_dir) as target:
         for size in sizes:
             data = noise_png(size)
             image = Image(f"generated noise PNG, {size} bytes", data, digest(data), "image/png")
@@ -232,17 +239,4 @@ async def sweep_locally(
                     run_id=f"{out_dir.name}-{size}",
                 )
             )
-        return results
-
-    if settings.external:
-        return await run_all(settings)
-    async with local_receiver(settings, out_dir / "receiver.log") as ports:
-        return await run_all(
-            replace(
-                settings,
-                receiver_host="127.0.0.1",
-                ws_port=ports["websocket"],
-                grpc_port=ports["grpc"],
-                http_port=ports["http"],
-            )
-        )
+    return results

@@ -320,8 +320,9 @@ def _no_span() -> Iterator[trace.Span]:
 
 def _costs(before: dict[str, Any], after: dict[str, Any], run: ProtocolRun) -> dict[str, float]:
     """CPU seconds and peak RSS of both sides over the measured part of a run."""
-    sent_mb = sum(x.message_bytes for x in run.samples) / 1e6
-    costs: dict[str, float] = {"bytes_sent": float(sum(x.message_bytes for x in run.samples))}
+    sent = sum(x.message_bytes for x in run.samples)
+    sent_mb = sent / 1e6
+    costs: dict[str, float] = {"bytes_sent": float(sent)}
     if run.samples:
         costs["size_overhead"] = run.samples[0].message_bytes / max(1, run.samples[0].image_bytes)
     for side in ("transmitter", "receiver"):

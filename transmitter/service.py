@@ -10,6 +10,7 @@ one is running) and ``GET /runs/latest`` (the last result as JSON) on
 from __future__ import annotations
 
 import asyncio
+import io
 import signal
 from typing import Any
 
@@ -38,7 +39,7 @@ def _save(settings: TransmitterSettings, comparison: Comparison) -> None:
 def log_summary(comparison: Comparison) -> None:
     from rich.console import Console
 
-    console = Console(width=120, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=120, record=True, file=io.StringIO())
     console.print(comparison_table(comparison))
     log.info("comparison summary", run_id=comparison.run_id, table="\n" + console.export_text())
 
