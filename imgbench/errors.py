@@ -63,6 +63,12 @@ class DuplicateImage(WireError):
     reason = "duplicate"
 
 
+class ClockError(WireError):
+    """A clock probe or a clock-corrected time is impossible (imgbench.measure.clock)."""
+
+    reason = "clock"
+
+
 class RunError(ImgbenchError):
     """A comparison run failed; the message is the one-line reason."""
 

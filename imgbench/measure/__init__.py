@@ -1,0 +1,1 @@
+"""Samples and figures, statistics, clock offset estimation, schedules."""
