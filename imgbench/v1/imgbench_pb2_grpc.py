@@ -55,14 +55,14 @@ class ReceiverServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Send(self, request, context):
-        """One image per call.
+        """One image (or one clock probe) per call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SendStream(self, request_iterator, context):
-        """One stream per run, one Ack per ImageMessage, in order.
+        """One stream per run, one Ack per ImageMessage (image or probe), in order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -70,6 +70,7 @@ class ReceiverServicer:
 
     def Upload(self, request_iterator, context):
         """One client stream per image, in chunks; one Ack when the image is complete.
+        Clock probes of a chunked run go through Send on the same channel.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -331,3 +331,45 @@ def test_runclock_is_frozen() -> None:
     assert isinstance(run, RunClock)
     with pytest.raises(AttributeError):
         run.shared = True  # type: ignore[misc]
+
+
+# -- the contract (proto revision 2) ---------------------------------------------------
+
+
+def test_probe_is_refused_by_a_revision_1_decoder_and_its_reply_round_trips() -> None:
+    """Backwards compatibility: today's image decoder refuses a probe instead of recording it."""
+    from imgbench import wire
+    from imgbench.errors import InvalidField
+    from imgbench.measure.clock import PROBE_REVISION
+    from imgbench.v1.imgbench_pb2 import (
+        Ack,
+        Clock,
+        ClockExchange,
+        ClockProbe,
+        ClockProbeReply,
+        ImageMessage,
+    )
+
+    probe = ImageMessage(
+        run_id="r1", protocol="grpc", mode="unary", total=3, send_time_ns=1_000,
+        clock=Clock.CLOCK_MONOTONIC,
+        probe=ClockProbe(id=7, revision=PROBE_REVISION, group=0,
+                         completed=[ClockExchange(id=6, t1_ns=1, t2_ns=2, t3_ns=3, t4_ns=4)]),
+    ).SerializeToString()  # fmt: skip
+    with pytest.raises(InvalidField, match="sha256 must be 32 bytes"):
+        wire.decode_image(probe, max_bytes=1 << 20, protocol="grpc", mode="unary")
+    # The probe field precedes data (14 < 15): the zero-copy split keeps it in the head.
+    split = wire.split_data(probe)
+    assert split is not None and ImageMessage.FromString(split[0]).probe.id == 7
+    reply = Ack(
+        probe_reply=ClockProbeReply(
+            id=7, receive_time_ns=5, reply_time_ns=6, clock=Clock.CLOCK_MONOTONIC,
+            boot_id="b", revision=PROBE_REVISION,
+        )
+    ).SerializeToString()  # fmt: skip
+    ack = wire.decode_ack(reply)
+    assert ack.HasField("probe_reply") and ack.probe_reply.reply_time_ns == 6
+    assert not wire.decode_ack(wire.encode_ack(
+        sequence=0, receive_time_ns=1, bytes_received=0, checksum_ok=True,
+        transmission_ns=1, warmup=False,
+    )).HasField("probe_reply")  # fmt: skip
