@@ -14,10 +14,11 @@ fds; the devices vanish when it exits, and it exits when the lab closes its
 stdin or dies.
 
 Programs run on a host through ``ip netns exec``. On host ``b`` with a
-``clock-offset`` they also run through ``unshare --time --monotonic OFFSET
---boottime OFFSET``, in a time namespace whose CLOCK_MONOTONIC (and
-CLOCK_BOOTTIME) is OFFSET seconds ahead of host ``a``'s (the boot id stays the
-same: it is one kernel). Where util-linux's ``setpriv`` exists, programs also
+``clock-offset`` they also run through :mod:`imgbench.lab.timens` (what
+``unshare --time --monotonic OFFSET --boottime OFFSET`` does, with sub-second
+offsets), in a time namespace whose CLOCK_MONOTONIC (and CLOCK_BOOTTIME) is
+OFFSET seconds ahead of host ``a``'s (the boot id stays the same: it is one
+kernel). Where util-linux's ``setpriv`` exists, programs also
 get a parent-death signal, so even a SIGKILLed lab leaves no orphan running.
 
 Cleanup runs on every exit from ``async with Lab(...)``: exceptions,
@@ -79,7 +80,6 @@ class Tools:
     """Absolute paths of the programs the lab runs (``setpriv`` is optional)."""
 
     ip: str
-    unshare: str | None
     setpriv: str | None
 
 
@@ -125,24 +125,12 @@ def preflight(spec: LinkSpec) -> Tools:
         raise _unavailable(
             f"cannot open /dev/net/tun ({exc.strerror}); run as root with the tun module loaded"
         ) from None
-    unshare = shutil.which("unshare")
+    if spec.clock_offset and not Path("/proc/self/ns/time_for_children").exists():
+        raise _unavailable(
+            "clock-offset needs time namespaces, which this kernel lacks "
+            "(CONFIG_TIME_NS, Linux >= 5.6)"
+        )
     if spec.clock_offset:
-        if not Path("/proc/self/ns/time").exists():
-            raise _unavailable(
-                "clock-offset needs time namespaces, which this kernel lacks "
-                "(CONFIG_TIME_NS, Linux >= 5.6)"
-            )
-        probe = None
-        if unshare is not None:
-            probe = subprocess.run(
-                [unshare, "--time", "--monotonic", "0", "true"],
-                capture_output=True, check=False, timeout=_COMMAND_TIMEOUT_S,
-            )  # fmt: skip
-        if probe is None or probe.returncode != 0:
-            raise _unavailable(
-                "clock-offset needs `unshare --time` (util-linux >= 2.36: apt-get install "
-                "util-linux)"
-            )
         uptime = time.clock_gettime(time.CLOCK_MONOTONIC)
         if uptime + spec.clock_offset <= 1.0:
             raise ConfigError(
@@ -150,7 +138,7 @@ def preflight(spec: LinkSpec) -> Tools:
                 f"{spec.clock_offset:g}s would make host b's monotonic clock negative "
                 f"(this machine has been up {uptime:.0f} s)",
             )
-    return Tools(ip=ip, unshare=unshare, setpriv=shutil.which("setpriv"))
+    return Tools(ip=ip, setpriv=shutil.which("setpriv"))
 
 
 def _run(argv: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -271,6 +259,11 @@ class Lab:
         """Name of ``host``'s end of the link (a TUN device in its namespace)."""
         return self._interfaces[host]
 
+    @property
+    def forwarder_pid(self) -> int | None:
+        """Process id of the link forwarder while the lab runs."""
+        return None if self._forwarder is None else self._forwarder.pid
+
     # -- lifecycle -----------------------------------------------------------------
 
     async def __aenter__(self) -> Lab:
@@ -388,13 +381,11 @@ class Lab:
         if self._tools is None:
             raise LabError("the lab is not running (use `async with Lab(spec) as lab`)")
         cmd = [self._tools.ip, "netns", "exec", self._namespaces[host]]
-        if host == "b" and self.spec.clock_offset:
-            assert self._tools.unshare is not None  # preflight checked it
-            offset = repr(self.spec.clock_offset)
-            cmd += [self._tools.unshare, "--time", "--monotonic", offset,
-                    "--boottime", offset, "--"]  # fmt: skip
         if self._tools.setpriv is not None:
             cmd += [self._tools.setpriv, "--pdeathsig", "KILL", "--"]
+        if host == "b" and self.spec.clock_offset:
+            offset = repr(self.spec.clock_offset)
+            cmd += [sys.executable, "-m", "imgbench.lab.timens", offset, "--"]
         return cmd + list(argv)
 
     async def spawn(
