@@ -31,7 +31,7 @@ from imgbench.lab import Lab, LabUnavailable, LinkSpec, clean_stale, parse_link,
 from imgbench.lab.baseline import measure_baseline, probe_bulk, probe_rtt
 from imgbench.lab.hosts import list_namespaces
 
-from tools import tools_required
+from tools import require_tool, tools_required
 
 PROBE = [sys.executable, "-m", "imgbench.lab.probe"]
 REPO = Path(__file__).resolve().parents[2]
@@ -255,9 +255,10 @@ def test_stale_namespaces_of_dead_owners_are_cleaned_and_live_ones_kept(
 
 
 def test_preflight_refuses_an_unprivileged_user_in_one_line(lab_available: str) -> None:
+    setpriv = require_tool("setpriv")  # util-linux
     code = "from imgbench.lab import preflight, LinkSpec; preflight(LinkSpec())"
     proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
          sys.executable, "-c", code],
         cwd=REPO, capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONPATH": str(REPO)},
