@@ -35,6 +35,17 @@ unless a rate is set, but reordering is a different impairment from delay
 variation (TCP reads 3 duplicate ACKs as a loss), so jitter here only varies
 delay. The propagation stage has no limit (it is the wire, not a queue).
 
+Measured on this machine (2 shared cores, busy with other jobs; MTU 1500): the
+link adds 0.25-0.38 ms minimum, ~0.42 ms median RTT at ``rtt=0`` (UDP probe,
+including the probe programs); unshaped it carries 410-560 Mbit/s of IP
+packets in a bulk TCP transfer; shaped, it delivers 100 % of 100 Mbit/s, 98.5 %
+of 200, 97 % of 300 and 90 % of 400 Mbit/s (rtt=10ms), so rates up to
+300 Mbit/s are trustworthy here and the lab's tests use 100 Mbit/s.
+A two-thread design (blocking read -> write per direction, no impairment at
+all) reached 500-600 Mbit/s side by side with this loop's 440-455: the GIL
+leaves little to gain, and adding delay, pacing and queueing to it needs
+cross-thread hand-offs that cost more than that margin.
+
 Implementation: one thread, ``select`` over the two TUN fds and a control pipe.
 ``select`` rather than ``epoll`` because Python's epoll timeout has 1 ms
 resolution and select's has 1 us, which pacing at 100 Mbit/s (120 us per
