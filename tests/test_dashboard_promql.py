@@ -190,7 +190,10 @@ def loopback_config(receiver_port: int, transmitter_port: int) -> str:
         assert text.count(f'"{target}"') == 1, f"{target} not found once in {PROMETHEUS_CONFIG}"
         text = text.replace(f'"{target}"', f'"127.0.0.1:{port}"')
     assert re.search(r"^\s*scrape_interval:\s*1s\s*$", text, re.M), "scrape_interval is not 1s"
-    return text
+    # The copy lives in a temporary directory: point rule_files at the repository's.
+    rules = "rules/imgbench.rules.yml"
+    assert text.count(f"- {rules}") == 1, f"rule_files does not list {rules}"
+    return text.replace(f"- {rules}", f"- {PROMETHEUS_CONFIG.parent / rules}")
 
 
 def find_string(obj: Any, key: str) -> str | None:
@@ -311,6 +314,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_for(
             "two scrapes after the run", lambda: scraped_after(s, s.run_end + 2 * SCRAPE_S), 30, s
         )
+        # ... and the recording rules the dashboard reads evaluated after them.
+        for rule in RECORDED:
+            wait_for(
+                f"recording rule {rule} after the run",
+                lambda rule=rule: any(
+                    float(r["value"][1]) > s.run_end + 2 * SCRAPE_S
+                    for r in s.query(f"timestamp({rule})")
+                ),
+                30,
+                s,
+            )
         yield s
     finally:
         s.stop()
@@ -355,6 +369,8 @@ def dashboard_targets() -> list[Target]:
 
 
 TARGETS = dashboard_targets()
+#: Recording rules (level:metric:operations names) that the dashboard's queries read.
+RECORDED = sorted({m for t in TARGETS for m in re.findall(r"\b[a-z_]+:[a-z0-9_:]+", t.expr)})
 
 
 def grafana_macros(interval_s: float, range_s: float) -> dict[str, str]:
