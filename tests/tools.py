@@ -22,6 +22,8 @@ INSTALL_HINTS: dict[str, str] = {
     "promtool": "apt-get install prometheus",
     "docker-compose": "apt-get install docker-compose",
     "check-jsonschema": "pip install -e '.[test]'",
+    "kubectl": "apt-get install kubectl (ships kustomize)",
+    "checkov": "python3 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov==3.3.30",
 }
 
 
