@@ -32,8 +32,8 @@ from benchmarks.measure import (
     throughput,
     timed,
 )
-from imgbench.settings import MIB
-from imgbench.telemetry import configure_logging
+from imgbench.config.settings import MIB
+from imgbench.observe.logs import configure_logging
 from transmitter.compare import environment
 
 STEPS = ("throughput", "telemetry", "concurrency")

@@ -31,11 +31,11 @@ from benchmarks.baseline import (
     StreamsTcpClient,
     sink_stats,
 )
-from imgbench.http import get_json, request
-from imgbench.metrics import TransmitterMetrics
-from imgbench.results import NS, Sample
-from imgbench.settings import MIB, ReceiverSettings, TransmitterSettings
-from imgbench.telemetry import tracer_provider
+from imgbench.config.settings import MIB, ReceiverSettings, TransmitterSettings
+from imgbench.measure.results import NS, Sample
+from imgbench.observe.metrics import TransmitterMetrics
+from imgbench.observe.tracing import tracer_provider
+from imgbench.runtime.http import get_json, request
 from imgbench.wire import digest
 from transmitter.compare import local_receiver
 from transmitter.image import Image

@@ -17,9 +17,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from imgbench import __version__, settings
+from imgbench import __version__
+from imgbench.config import settings
 from imgbench.errors import ConfigError, RunError
-from imgbench.telemetry import configure_logging, get_logger
+from imgbench.observe.logs import configure_logging, get_logger
 
 log = get_logger("imgbench")
 DEFAULT_SWEEP = "16KiB,256KiB,1MiB,4MiB,16MiB"
@@ -124,7 +125,7 @@ def _sizes(args: argparse.Namespace) -> list[int]:
         sizes = [settings.parse_size(part) for part in raw.split(",") if part.strip()]
     except ValueError as exc:
         raise ConfigError(label, f"cannot parse {raw!r}: {exc}") from exc
-    from imgbench.sample import MIN_NOISE_PNG
+    from imgbench.images import MIN_NOISE_PNG
 
     if not sizes or len(set(sizes)) != len(sizes) or min(sizes) < MIN_NOISE_PNG:
         raise ConfigError(label, f"need distinct sizes of at least {MIN_NOISE_PNG} bytes")
@@ -136,10 +137,10 @@ def _compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from imgbench.metrics import TransmitterMetrics
+    from imgbench.observe.metrics import TransmitterMetrics
+    from imgbench.observe.tracing import tracer_provider
     from imgbench.report import verdict_lines, write_outputs, write_sweep_outputs
-    from imgbench.table import comparison_table, settings_line
-    from imgbench.telemetry import tracer_provider
+    from imgbench.report.terminal import comparison_table, settings_line
     from transmitter.compare import compare_locally, sweep_locally
     from transmitter.runner import new_run_id
 

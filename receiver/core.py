@@ -20,12 +20,14 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
-from imgbench import alloc, wire
+from imgbench import wire
+from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import DuplicateImage, InvalidField, WireError
-from imgbench.metrics import ReceiverMetrics
-from imgbench.results import NS, Sample, compute_figures
-from imgbench.settings import ReceiverSettings
-from imgbench.telemetry import context_from_traceparent, get_logger
+from imgbench.measure.results import NS, Sample, compute_figures
+from imgbench.observe.logs import get_logger
+from imgbench.observe.metrics import ReceiverMetrics
+from imgbench.observe.tracing import context_from_traceparent
+from imgbench.runtime import alloc
 from imgbench.wire import Clock, ImageMeta
 
 log = get_logger("receiver")

@@ -19,11 +19,13 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 from websockets.asyncio.server import Server
 
-from imgbench import __version__, resources
-from imgbench.http import HttpServer, Request, Response, metrics_handler
-from imgbench.metrics import ReceiverMetrics
-from imgbench.settings import ReceiverSettings
-from imgbench.telemetry import get_logger, tracer_provider
+from imgbench import __version__
+from imgbench.config.settings import ReceiverSettings
+from imgbench.observe.logs import get_logger
+from imgbench.observe.metrics import ReceiverMetrics
+from imgbench.observe.tracing import tracer_provider
+from imgbench.runtime import resources
+from imgbench.runtime.http import HttpServer, Request, Response, metrics_handler
 from receiver.core import ReceiverCore
 from receiver.grpc_server import GrpcAdapter
 from receiver.ws import WebSocketAdapter

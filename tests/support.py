@@ -8,8 +8,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from imgbench.metrics import ReceiverMetrics, TransmitterMetrics
-from imgbench.settings import ReceiverSettings, TransmitterSettings
+from imgbench.config.settings import ReceiverSettings, TransmitterSettings
+from imgbench.observe.metrics import ReceiverMetrics, TransmitterMetrics
 from receiver.server import ReceiverServer
 from transmitter.runner import Harness
 

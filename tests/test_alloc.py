@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from imgbench import alloc
+from imgbench.runtime import alloc
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")

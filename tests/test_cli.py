@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from imgbench.results import Comparison, compute_figures
+from imgbench.measure.results import Comparison, compute_figures
 
 
 def imgbench(

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from ruamel.yaml import YAML
 
-from imgbench.metrics import ReceiverMetrics, TransmitterMetrics
+from imgbench.observe.metrics import ReceiverMetrics, TransmitterMetrics
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from imgbench.errors import RunError
-from imgbench.http import get_json
-from imgbench.results import compute_figures
+from imgbench.measure.results import compute_figures
+from imgbench.runtime.http import get_json
 from imgbench.wire import digest
 from transmitter.compare import run_comparison
 from transmitter.image import Image, load_image

@@ -9,7 +9,7 @@ import sys
 import zlib
 from pathlib import Path
 
-from imgbench import sample
+from imgbench import images
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_bundled_sample_is_what_the_generator_makes() -> None:
     """Compares decoded pixels, since deflate output may differ between zlib builds."""
     committed = (ROOT / "imgbench" / "assets" / "sample.png").read_bytes()
     assert 400_000 < len(committed) < 700_000  # about the predecessor's 533 KB
-    assert _png_pixels(committed) == _png_pixels(sample.landscape())
+    assert _png_pixels(committed) == _png_pixels(images.landscape())
 
 
 def test_sample_is_a_valid_png_image() -> None:
@@ -81,7 +81,7 @@ def test_sample_is_a_valid_png_image() -> None:
 
     with Image.open(ROOT / "imgbench" / "assets" / "sample.png") as img:
         img.load()
-        assert img.size == (sample.WIDTH, sample.HEIGHT)
+        assert img.size == (images.WIDTH, images.HEIGHT)
         assert img.mode == "RGB"
 
 
@@ -90,8 +90,8 @@ def test_sweep_images_are_valid_pngs_of_exactly_the_requested_size() -> None:
 
     from PIL import Image
 
-    for size in (sample.MIN_NOISE_PNG, 1000, 16 * 1024, 1024 * 1024 + 7):
-        png = sample.noise_png(size)
+    for size in (images.MIN_NOISE_PNG, 1000, 16 * 1024, 1024 * 1024 + 7):
+        png = images.noise_png(size)
         assert len(png) == size
         with Image.open(io.BytesIO(png)) as img:
             img.load()

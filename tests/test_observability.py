@@ -10,10 +10,10 @@ import re
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from imgbench.http import request
-from imgbench.metrics import STATS
-from imgbench.results import compute_figures
-from imgbench.telemetry import configure_logging
+from imgbench.measure.results import compute_figures
+from imgbench.observe.logs import configure_logging
+from imgbench.observe.metrics import STATS
+from imgbench.runtime.http import request
 from transmitter.image import load_image
 from transmitter.senders import make_sender
 

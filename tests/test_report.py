@@ -22,7 +22,8 @@ import pytest
 from PIL import Image
 
 from imgbench import report
-from imgbench.results import Comparison, ProtocolRun, Sample
+from imgbench.measure.results import Comparison, ProtocolRun, Sample
+from imgbench.report import plots
 
 MS = 1_000_000  # ns per ms
 # protocol, mode, median transmission time in ms
@@ -154,7 +155,7 @@ def assert_png(path: Path, width: int | None = None, height: int | None = None) 
     with Image.open(path) as img:
         assert img.format == "PNG"
         w, h = img.size
-        assert w == (width or round(report.PLOT_WIDTH_IN * report.PLOT_DPI))
+        assert w == (width or round(plots.PLOT_WIDTH_IN * plots.PLOT_DPI))
         assert h == height if height is not None else h > 100
         img.load()
 
@@ -202,7 +203,7 @@ def test_every_file_is_written_and_returned(tmp_path: Path, comparison: Comparis
 
 def test_pngs_are_valid_images_of_the_documented_size(outputs: Path) -> None:
     n_labels = len(SPECS)
-    dpi = report.PLOT_DPI
+    dpi = plots.PLOT_DPI
     assert_png(outputs / "latency_cdf.png", height=round(4.5 * dpi))
     assert_png(outputs / "throughput.png", height=round(4.5 * dpi))
     assert_png(outputs / "cpu.png", height=round(4.5 * dpi))
@@ -306,7 +307,7 @@ def test_summary_has_each_label_and_the_figures(outputs: Path, comparison: Compa
 
 def test_summary_matches_compute_figures(outputs: Path, comparison: Comparison) -> None:
     # The same numbers as the result model's own figures (the JSON's "figures").
-    from imgbench.results import compute_figures
+    from imgbench.measure.results import compute_figures
 
     _, rows = md_table((outputs / "summary.md").read_text(), "## Side by side")
     for col, label in enumerate(labels(comparison)):
@@ -457,7 +458,7 @@ def test_sweep_outputs(tmp_path: Path) -> None:
         assert expected in names
     for sub in ("size-16KiB", "size-256KiB", "size-1MiB"):
         assert f"{sub}/results.json" in names and f"{sub}/summary.md" in names
-    assert_png(tmp_path / "sweep.png", height=round(4.5 * report.PLOT_DPI))
+    assert_png(tmp_path / "sweep.png", height=round(4.5 * plots.PLOT_DPI))
     text = (tmp_path / "sweep.md").read_text()
     headers, rows = md_table(text, "## Median transmission time (ms)")
     assert headers[1:] == labels(comparisons[0])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imgbench.results import Comparison, ProtocolRun, Sample, compute_figures
+from imgbench.measure.results import Comparison, ProtocolRun, Sample, compute_figures
 
 
 def sample(seq: int, scheduled: int, send: int, receive: int, ack: int, size: int = 1000) -> Sample:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from imgbench.http import get_json, request
+from imgbench.runtime.http import get_json, request
 from transmitter.service import TransmitterService
 
 from support import LiveReceiver
@@ -56,7 +56,7 @@ async def test_api_runs_a_comparison_and_refuses_a_second_one_meanwhile(
 async def test_failed_run_is_reported_not_raised(tmp_path: object) -> None:
     from pathlib import Path
 
-    from imgbench.settings import TransmitterSettings
+    from imgbench.config.settings import TransmitterSettings
 
     settings = TransmitterSettings(
         ws_port=1, grpc_port=1, http_port=1, connect_timeout=0.3, api_port=0,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imgbench import settings
 from imgbench.cli import build_parser
+from imgbench.config import settings
 from imgbench.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""imgbench.stats against independent references: numpy, statistics, enumeration.
+"""imgbench.measure.stats against independent references: numpy, statistics, enumeration.
 
 Property tests on generated data live in ``test_stats_properties.py`` (they
 need hypothesis); the seeded loops here cover the same ground without it.
@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from imgbench.stats import (
+from imgbench.measure.stats import (
     RatioCI,
     _resampled_medians,
     bootstrap_ratio_ci,

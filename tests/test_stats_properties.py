@@ -1,4 +1,4 @@
-"""Property tests of imgbench.stats on hypothesis-generated data (numpy as reference)."""
+"""Property tests of imgbench.measure.stats on hypothesis-generated data (numpy as reference)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from imgbench.stats import bootstrap_ratio_ci, percentile, summarize  # noqa: E402
+from imgbench.measure.stats import bootstrap_ratio_ci, percentile, summarize  # noqa: E402
 
 # Durations in seconds: from sub-microsecond to minutes, no NaN or infinity.
 durations = st.floats(min_value=0.0, max_value=300.0, allow_nan=False, allow_infinity=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imgbench.http import get_json
-from imgbench.settings import receiver_settings, transmitter_settings
+from imgbench.config.settings import receiver_settings, transmitter_settings
+from imgbench.runtime.http import get_json
 from transmitter.image import load_image
 from transmitter.senders import make_sender
 

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from imgbench import wire
-from imgbench.wire import Clock, ImageMessage, ImageMeta
+from imgbench.errors import InvalidField, MalformedMessage
+from imgbench.wire import Clock, ImageMessage, ImageMeta, codec
 from transmitter.senders import WS_FRAGMENT_BYTES, _fragments, payload_size
 
 
@@ -62,7 +63,7 @@ def test_websocket_fragments_cover_the_message_in_order() -> None:
 
 
 def _key(number: int, wire_type: int) -> bytes:
-    return wire._varint(number << 3 | wire_type)
+    return codec._varint(number << 3 | wire_type)
 
 
 def _reference(raw: bytes) -> tuple[str, object]:
@@ -80,10 +81,10 @@ def _check_against_protobuf(raw: bytes) -> None:
         meta, data = wire.decode_image(
             raw, max_bytes=len(raw) + 1, protocol="websocket", mode="binary"
         )
-    except wire.MalformedMessage:
+    except MalformedMessage:
         assert kind == "error"
         return
-    except wire.InvalidField:
+    except InvalidField:
         assert kind == "ok"
         return
     assert kind == "ok"
@@ -95,8 +96,8 @@ def _check_against_protobuf(raw: bytes) -> None:
 def test_decoding_agrees_with_protobuf_on_unusual_encodings() -> None:
     data = os.urandom(1000)
     head, body = wire.encode_image_parts(_meta(len(data)), data)
-    data_field = _key(15, 2) + wire._varint(len(body)) + body
-    other = _key(15, 2) + wire._varint(3) + b"old"
+    data_field = _key(15, 2) + codec._varint(len(body)) + body
+    other = _key(15, 2) + codec._varint(3) + b"old"
     unknown = (
         _key(14, 2) + b"\x03xyz" + _key(200, 0) + b"\x96\x01" + _key(201, 5) + b"abcd"
         + _key(202, 1) + b"12345678"
@@ -110,7 +111,7 @@ def test_decoding_agrees_with_protobuf_on_unusual_encodings() -> None:
         head + unknown + data_field + unknown,
         head + group + data_field,  # groups: protobuf decides
         head + _key(15, 0) + b"\x05",  # data with the wrong wire type
-        head + _key(15, 2) + wire._varint(len(body) + 5) + body,  # truncated
+        head + _key(15, 2) + codec._varint(len(body) + 5) + body,  # truncated
         head + data_field[:-1],
         head + _key(15, 2),
         head + b"\xff" * 11,  # overlong varint

@@ -26,11 +26,11 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from imgbench import __version__
+from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ReceiverUnreachable
-from imgbench.metrics import TransmitterMetrics
-from imgbench.results import Comparison
-from imgbench.settings import TransmitterSettings
-from imgbench.telemetry import get_logger
+from imgbench.measure.results import Comparison
+from imgbench.observe.logs import get_logger
+from imgbench.observe.metrics import TransmitterMetrics
 from transmitter.image import Image, load_image
 from transmitter.runner import Harness, Progress, new_run_id, protocol_order
 from transmitter.senders import make_sender
@@ -217,11 +217,11 @@ async def sweep_locally(
 ) -> list[Comparison]:
     """One comparison per image size, against one receiver (local unless external).
 
-    The images are generated (:func:`imgbench.sample.noise_png`): random-noise
+    The images are generated (:func:`imgbench.images.noise_png`): random-noise
     PNGs of exactly each size, so that neither transport is flattered by
     compressible content.
     """
-    from imgbench.sample import noise_png
+    from imgbench.images import noise_png
     from imgbench.wire import digest
 
     results = []

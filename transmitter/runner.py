@@ -30,13 +30,15 @@ from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import Attributes
 
-from imgbench import alloc, resources, wire
+from imgbench import wire
+from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ImageLost, IntegrityError, RunError
-from imgbench.http import get_json, request
-from imgbench.metrics import TransmitterMetrics
-from imgbench.results import NS, ProtocolRun, Sample, compute_figures
-from imgbench.settings import TransmitterSettings
-from imgbench.telemetry import get_logger, traceparent
+from imgbench.measure.results import NS, ProtocolRun, Sample, compute_figures
+from imgbench.observe.logs import get_logger
+from imgbench.observe.metrics import TransmitterMetrics
+from imgbench.observe.tracing import traceparent
+from imgbench.runtime import alloc, resources
+from imgbench.runtime.http import get_json, request
 from imgbench.wire import Clock, ImageMeta
 from transmitter.image import Image
 from transmitter.senders import Payload, Sender, largest_message, payload_size

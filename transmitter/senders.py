@@ -21,9 +21,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ImageLost, ReceiverUnreachable
-from imgbench.settings import TransmitterSettings
-from imgbench.telemetry import get_logger
+from imgbench.observe.logs import get_logger
 
 log = get_logger("transmitter")
 SEND = "/imgbench.v1.Receiver/Send"

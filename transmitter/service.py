@@ -16,13 +16,14 @@ from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import RunError
-from imgbench.http import HttpServer, Request, Response, metrics_handler
-from imgbench.metrics import TransmitterMetrics
-from imgbench.results import Comparison
-from imgbench.settings import TransmitterSettings
-from imgbench.table import comparison_table
-from imgbench.telemetry import get_logger, tracer_provider
+from imgbench.measure.results import Comparison
+from imgbench.observe.logs import get_logger
+from imgbench.observe.metrics import TransmitterMetrics
+from imgbench.observe.tracing import tracer_provider
+from imgbench.report.terminal import comparison_table
+from imgbench.runtime.http import HttpServer, Request, Response, metrics_handler
 from transmitter.compare import run_comparison
 from transmitter.runner import new_run_id
 

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from imgbench.stats import Summary, summarize
+from imgbench.measure.stats import Summary, summarize
 
 SCHEMA: Final = "imgbench.result/1"
 NS: Final = 1e9

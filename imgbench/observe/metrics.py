@@ -22,8 +22,8 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from imgbench.results import Figures
-from imgbench.stats import Summary
+from imgbench.measure.results import Figures
+from imgbench.measure.stats import Summary
 from imgbench.wire import MODES
 
 #: Histogram buckets in seconds: a 1-2-5 series from 50 µs to 30 s, i.e. three

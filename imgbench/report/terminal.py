@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from imgbench.measure.results import Comparison
 from imgbench.report import summary_table
-from imgbench.results import Comparison
 
 
 def comparison_table(comparison: Comparison) -> Table:

@@ -19,7 +19,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from imgbench.telemetry import get_logger
+from imgbench.observe.logs import get_logger
 
 MAX_HEAD: Final = 16 * 1024
 MAX_BODY: Final = 1024 * 1024
@@ -36,7 +36,7 @@ _REASONS: Final = {
     503: "Service Unavailable",
 }
 
-log = get_logger("imgbench.http")
+log = get_logger("imgbench.runtime.http")
 
 
 @dataclass(frozen=True)

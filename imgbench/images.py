@@ -1,6 +1,6 @@
 """The bundled sample image, generated deterministically (no I/O but the return value).
 
-``python -m imgbench.sample`` regenerates ``imgbench/assets/sample.png``; a
+``python -m imgbench.images`` regenerates ``imgbench/assets/sample.png``; a
 test checks that the committed file is exactly what this code produces.
 The picture is a synthetic landscape (sky gradient, hills, a sun) with mild
 pseudo-random sensor-like noise, so that PNG's deflate compresses it about as

@@ -1,0 +1,385 @@
+"""The report's model: output file names, the string :class:`Table`, number
+formatting, figures per ``protocol/mode`` label, the summary rows and verdicts.
+
+Every figure comes from :mod:`imgbench.measure.results` (definitions there) and
+:mod:`imgbench.measure.stats`; this module only arranges them. Conventions:
+
+* Times in the tables are in milliseconds, except total transfer and
+  cumulative transmission time (seconds). Throughput is in MB/s (10^6 B/s).
+* Repetitions of one ``protocol/mode`` label are **pooled** for the time
+  summaries, the throughput and the bootstrap intervals. Total transfer and
+  cumulative transmission time are computed per repetition (each run has its
+  own message clock) and averaged. Costs are averaged over repetitions,
+  except peaks (``*peak*`` keys), whose maximum is shown.
+* The ratio of medians uses :func:`imgbench.measure.stats.bootstrap_ratio_ci` with
+  seed 0, so a regenerated report is byte-identical.
+
+No I/O here: the other report modules render this model.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from imgbench.measure.results import Comparison, Figures, ProtocolRun, compute_figures
+from imgbench.measure.stats import RatioCI, bootstrap_ratio_ci, verdict
+
+RESULTS_JSON: Final = "results.json"
+
+
+SAMPLES_CSV: Final = "samples.csv"
+
+
+SUMMARY_MD: Final = "summary.md"
+
+
+REPORT_HTML: Final = "report.html"
+
+
+TRANSMISSION_PNG: Final = "transmission.png"
+
+
+CDF_PNG: Final = "latency_cdf.png"
+
+
+THROUGHPUT_PNG: Final = "throughput.png"
+
+
+CPU_PNG: Final = "cpu.png"
+
+
+SWEEP_MD: Final = "sweep.md"
+
+
+SWEEP_PNG: Final = "sweep.png"
+
+
+COMPARE_MD: Final = "compare.md"
+
+
+COMPARE_HTML: Final = "compare.html"
+
+
+COMPARE_PNG: Final = "compare_cdf.png"
+
+
+#: Bootstrap settings of every verdict in the outputs.
+BOOTSTRAP_RESAMPLES: Final = 10_000
+
+
+BOOTSTRAP_CONFIDENCE: Final = 0.95
+
+
+BOOTSTRAP_SEED: Final = 0
+
+
+class Outputs(list[Path]):
+    """The files written, in order; ``notes`` says what was left out and why."""
+
+    def __init__(self, paths: Iterable[Path] = (), notes: Iterable[str] = ()) -> None:
+        super().__init__(paths)
+        self.notes: list[str] = list(notes)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table of strings; the first column is a row header."""
+
+    headers: list[str]
+    rows: list[list[str]]
+    #: Right-align the value columns (numbers); False left-aligns everything.
+    numeric: bool = True
+
+    def markdown(self) -> str:
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        align = ["---"] + ["---:" if self.numeric else "---"] * (len(self.headers) - 1)
+        return "\n".join([line(self.headers), line(align), *(line(r) for r in self.rows)])
+
+    def html(self) -> str:
+        cls = "" if self.numeric else ' class="text"'
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>"
+            + f'<th scope="row">{html.escape(r[0])}</th>'
+            + "".join(f"<td{cls}>{html.escape(c)}</td>" for c in r[1:])
+            + "</tr>"
+            for r in self.rows
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _ms(seconds: float) -> str:
+    """Milliseconds with at least 3 decimals and at least 3 significant digits."""
+    if not math.isfinite(seconds):
+        return str(seconds * 1e3)
+    ms = seconds * 1e3
+    decimals = 3 if ms == 0 else max(3, 2 - math.floor(math.log10(abs(ms))))
+    return f"{ms:.{decimals}f}"
+
+
+def _num(value: float, digits: int = 3) -> str:
+    return "inf" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def _size(nbytes: float) -> str:
+    """``16KiB``, ``1MiB``, ``1.5MiB``, ``700B``: binary units, exact when possible."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            value = nbytes / scale
+            return f"{value:.0f}{unit}" if value == int(value) else f"{value:.3g}{unit}"
+    return f"{nbytes:.0f}B"
+
+
+def _cost(key: str, value: float) -> str:
+    if key.endswith("_bytes") or key == "bytes_sent":
+        return f"{value / 2**20:.2f} MiB"
+    if key.endswith("_cpu_s"):
+        return f"{value * 1e3:.1f} ms"
+    if key.endswith("_ms_per_mb"):
+        return f"{value:.2f} ms/MB"
+    if key.endswith("_s"):
+        return f"{value:.3f} s"
+    return f"{value:.4g}"
+
+
+@dataclass(frozen=True, slots=True)
+class _LabelFigures:
+    label: str
+    protocol: str
+    mode: str
+    runs: list[ProtocolRun]
+    pooled: Figures | None  # None when no run of the label has a measured sample
+    per_run: list[Figures]
+
+    @property
+    def transmission_times(self) -> list[float]:
+        return [s.transmission_s for r in self.runs for s in r.samples]
+
+
+def _label_figures(comparison: Comparison) -> list[_LabelFigures]:
+    out = []
+    for label in comparison.labels():
+        runs = [r for r in comparison.runs if r.label == label]
+        samples = comparison.samples_for(label)
+        out.append(
+            _LabelFigures(
+                label=label,
+                protocol=runs[0].protocol,
+                mode=runs[0].mode,
+                runs=runs,
+                pooled=compute_figures(samples) if samples else None,
+                per_run=[compute_figures(r.samples) for r in runs if r.samples],
+            )
+        )
+    return out
+
+
+def _compression(runs: Sequence[ProtocolRun]) -> str:
+    values = {r.compression for r in runs}
+    return "mixed" if len(values) > 1 else ("on" if values.pop() else "off")
+
+
+def _schedule(runs: Sequence[ProtocolRun]) -> str:
+    kinds = {
+        (r.delay_s, r.in_flight) for r in runs
+    }  # normally one per comparison, shown per label anyway
+    parts = [f"delay {d * 1e3:g} ms, in flight {k}" for d, k in sorted(kinds)]
+    return "; ".join(parts)
+
+
+def _aggregate_cost(key: str, runs: Sequence[ProtocolRun]) -> float | None:
+    values = [r.costs[key] for r in runs if key in r.costs]
+    if not values:
+        return None
+    return max(values) if "peak" in key else statistics.fmean(values)
+
+
+#: Names of the cost keys the transmitter records; unknown keys show as they are.
+COST_NAMES: Final[dict[str, str]] = {
+    "transmitter_cpu_s": "transmitter CPU time",
+    "receiver_cpu_s": "receiver CPU time",
+    "transmitter_cpu_ms_per_mb": "transmitter CPU per MB sent",
+    "receiver_cpu_ms_per_mb": "receiver CPU per MB sent",
+    "transmitter_peak_rss_bytes": "transmitter peak RSS",
+    "receiver_peak_rss_bytes": "receiver peak RSS",
+    "bytes_sent": "bytes sent",
+    "size_overhead": "size overhead (message / image bytes)",
+}
+
+
+def _cost_keys(runs: Iterable[ProtocolRun]) -> list[str]:
+    """Known keys in :data:`COST_NAMES` order, then any others sorted."""
+    present = {k for r in runs for k in r.costs}
+    return [k for k in COST_NAMES if k in present] + sorted(present - COST_NAMES.keys())
+
+
+def summary_table(comparison: Comparison) -> Table:
+    """The side-by-side table: one column per ``protocol/mode``, one row per figure."""
+    groups = _label_figures(comparison)
+    rows: list[list[str]] = []
+
+    def row(name: str, cells: Iterable[str]) -> None:
+        rows.append([name, *cells])
+
+    def fig_row(name: str, get: Any) -> None:
+        row(name, (get(g.pooled) if g.pooled is not None else "n/a" for g in groups))
+
+    row("protocol", (g.protocol for g in groups))
+    row("mode", (g.mode for g in groups))
+    row("compression", (_compression(g.runs) for g in groups))
+    row("schedule", (_schedule(g.runs) for g in groups))
+    row("repetitions", (str(len(g.runs)) for g in groups))
+    fig_row("images measured (pooled)", lambda f: str(f.images))
+    row(
+        "warm-up images (excluded)",
+        (str(sum(len(r.warmup_samples) for r in g.runs)) for g in groups),
+    )
+    for stat in ("min", "p50", "p90", "p99", "max", "mean", "stdev"):
+        fig_row(f"transmission {stat} (ms)", lambda f, s=stat: _ms(getattr(f.transmission, s)))
+    for stat in ("p50", "p90", "p99", "max"):
+        fig_row(f"queue {stat} (ms)", lambda f, s=stat: _ms(getattr(f.queue, s)))
+    for stat in ("min", "p50", "p90", "p99", "max", "mean"):
+        fig_row(f"round trip {stat} (ms)", lambda f, s=stat: _ms(getattr(f.round_trip, s)))
+    row(
+        "total transfer, mean per repetition (s)",
+        (
+            _num(statistics.fmean(f.total_transfer_s for f in g.per_run)) if g.per_run else "n/a"
+            for g in groups
+        ),
+    )
+    row(
+        "cumulative transmission, mean per repetition (ms)",
+        (
+            _ms(statistics.fmean(f.cumulative_transmission_s for f in g.per_run))
+            if g.per_run
+            else "n/a"
+            for g in groups
+        ),
+    )
+    fig_row("throughput (MB/s)", lambda f: _num(f.throughput_mb_s, 2))
+    row(
+        "image bytes (mean per image)",
+        (
+            _num(statistics.fmean(s.image_bytes for r in g.runs for s in r.samples), 0)
+            if g.pooled
+            else "n/a"
+            for g in groups
+        ),
+    )
+    row(
+        "message bytes / image bytes",
+        (_num(_overhead(g.runs), 4) if g.pooled else "n/a" for g in groups),
+    )
+    for key in _cost_keys(r for g in groups for r in g.runs):
+        how = "max" if "peak" in key else "mean"
+        cells = []
+        for g in groups:
+            value = _aggregate_cost(key, g.runs)
+            cells.append("n/a" if value is None else _cost(key, value))
+        row(f"{COST_NAMES.get(key, key)} ({how} per repetition)", cells)
+    return Table(headers=["figure", *(g.label for g in groups)], rows=rows)
+
+
+def _overhead(runs: Sequence[ProtocolRun]) -> float:
+    samples = [s for r in runs for s in r.samples]
+    return sum(s.message_bytes for s in samples) / max(1, sum(s.image_bytes for s in samples))
+
+
+def _ratio(a: Sequence[float], b: Sequence[float]) -> RatioCI:
+    return bootstrap_ratio_ci(
+        a,
+        b,
+        resamples=BOOTSTRAP_RESAMPLES,
+        confidence=BOOTSTRAP_CONFIDENCE,
+        seed=BOOTSTRAP_SEED,
+    )
+
+
+def verdict_lines(comparison: Comparison) -> list[str]:
+    """One verdict per pair of labels on their median transmission time (pooled)."""
+    groups = [g for g in _label_figures(comparison) if g.pooled is not None]
+    lines = []
+    for a, b in itertools.combinations(groups, 2):
+        try:
+            ci = _ratio(a.transmission_times, b.transmission_times)
+        except ValueError as exc:  # e.g. zero times on a coarse clock
+            lines.append(f"{a.label} vs {b.label}: no ratio ({exc})")
+            continue
+        lines.append(verdict(a.label, b.label, ci))
+    return lines
+
+
+def _repetitions_table(comparison: Comparison) -> Table:
+    rows = []
+    for r in comparison.runs:
+        f = r.figures() if r.samples else None
+        rows.append(
+            [
+                r.label,
+                str(r.repetition),
+                str(r.position),
+                "on" if r.compression else "off",
+                str(len(r.samples)),
+                _ms(f.transmission.p50) if f else "n/a",
+                _ms(f.transmission.p99) if f else "n/a",
+                _num(f.throughput_mb_s, 2) if f else "n/a",
+                _num(f.total_transfer_s) if f else "n/a",
+                r.started_at,
+            ]
+        )
+    headers = [
+        "label",
+        "repetition",
+        "position",
+        "compression",
+        "images",
+        "transmission p50 (ms)",
+        "transmission p99 (ms)",
+        "throughput (MB/s)",
+        "total transfer (s)",
+        "started at",
+    ]
+    return Table(headers=headers, rows=rows)
+
+
+def _flatten(data: Any, prefix: str = "") -> list[list[str]]:
+    if isinstance(data, dict):
+        rows: list[list[str]] = []
+        for key, value in data.items():
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        return rows
+    value = data if isinstance(data, str) else json.dumps(data)
+    return [[prefix.rstrip("."), value]]
+
+
+def _kv_table(data: dict[str, Any]) -> Table:
+    return Table(headers=["key", "value"], rows=_flatten(data), numeric=False)
+
+
+def _bootstrap_note() -> str:
+    return (
+        f"Percentile bootstrap, {BOOTSTRAP_RESAMPLES} resamples, "
+        f"{BOOTSTRAP_CONFIDENCE * 100:g}% two-sided, seed {BOOTSTRAP_SEED}; "
+        "repetitions pooled. The factor is the ratio of median transmission times."
+    )
+
+
+def _image_bytes(comparison: Comparison) -> int:
+    size = comparison.image.get("bytes")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise ValueError(f"comparison {comparison.run_id}: image['bytes'] is not a size: {size!r}")
+    return size
+
+
+def _flatten_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in _flatten(data)]

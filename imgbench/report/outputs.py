@@ -1,0 +1,62 @@
+"""Write every output of one comparison into a directory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from imgbench.measure.results import Comparison
+from imgbench.report.html import _report_html
+from imgbench.report.markdown import summary_markdown
+from imgbench.report.model import (
+    REPORT_HTML,
+    RESULTS_JSON,
+    SAMPLES_CSV,
+    SUMMARY_MD,
+    Outputs,
+    _label_figures,
+    verdict_lines,
+)
+from imgbench.report.plots import _draw, _plots
+from imgbench.report.samples_csv import write_samples_csv
+
+
+def write_outputs(comparison: Comparison, out_dir: Path, *, save_json: bool = True) -> Outputs:
+    """Write every output of ``comparison`` into ``out_dir`` (created if needed).
+
+    ``results.json`` (unless ``save_json`` is false), ``samples.csv``,
+    ``summary.md``, the PNG plots and ``report.html`` (plots embedded, so the
+    file stands alone). Other files in ``out_dir`` are left alone. Returns the
+    paths written; without matplotlib the PNGs are missing and
+    ``Outputs.notes`` says so.
+    """
+    return _write_outputs(comparison, out_dir, save_json, verdict_lines(comparison))
+
+
+def _write_outputs(
+    comparison: Comparison, out_dir: Path, save_json: bool, verdicts: Sequence[str]
+) -> Outputs:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = Outputs()
+    if save_json:
+        comparison.save(out_dir / RESULTS_JSON)
+        written.append(out_dir / RESULTS_JSON)
+    write_samples_csv(comparison, out_dir / SAMPLES_CSV)
+    written.append(out_dir / SAMPLES_CSV)
+    (out_dir / SUMMARY_MD).write_text(summary_markdown(comparison, verdicts), encoding="utf-8")
+    written.append(out_dir / SUMMARY_MD)
+    pngs, notes = _draw(_plots, _label_figures(comparison), out_dir)
+    written.extend(pngs)
+    written.notes.extend(notes)
+    (out_dir / REPORT_HTML).write_text(
+        _report_html(comparison, verdicts, pngs, notes), encoding="utf-8"
+    )
+    written.append(out_dir / REPORT_HTML)
+    return written
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return path.relative_to(start).as_posix()
+    except ValueError:
+        return path.resolve().as_uri()
