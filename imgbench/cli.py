@@ -21,6 +21,7 @@ from imgbench import __version__
 from imgbench.config import settings
 from imgbench.errors import ConfigError, RunError
 from imgbench.observe.logs import configure_logging, get_logger
+from imgbench.runtime import alloc
 
 log = get_logger("imgbench")
 DEFAULT_SWEEP = "16KiB,256KiB,1MiB,4MiB,16MiB"
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "report":
+        # Process-wide malloc tuning, once, before any image buffer exists.
+        alloc.keep_image_buffers()
     try:
         if args.command == "receiver":
             return _receiver(args)
@@ -98,12 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _receiver(args: argparse.Namespace) -> int:
+    from imgbench.runtime.lifecycle import ready_file
     from receiver.server import serve
 
     cfg = settings.receiver_settings(args)
     configure_logging(cfg.log_format, cfg.log_level)
-    ready = os.environ.get("IMGBENCH_READY_FILE")
-    asyncio.run(serve(cfg, Path(ready) if ready else None))
+    asyncio.run(serve(cfg, ready_file(os.environ)))
     return 0
 
 

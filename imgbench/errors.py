@@ -20,6 +20,8 @@ one-line reason::
 
 from __future__ import annotations
 
+from typing import Final
+
 
 class ImgbenchError(Exception):
     """Base class of every error imgbench raises deliberately."""
@@ -44,22 +46,32 @@ class WireError(ImgbenchError):
 
 
 class MalformedMessage(WireError):
+    """Bytes are not an ImageMessage (or not JSON in json mode)."""
+
     reason = "malformed"
 
 
 class OversizedMessage(WireError):
+    """Above the message limit (WebSocket close 1009 / gRPC RESOURCE_EXHAUSTED)."""
+
     reason = "oversized"
 
 
 class WrongFrameType(WireError):
+    """A text frame on the binary endpoint, or the reverse."""
+
     reason = "wrong_frame_type"
 
 
 class InvalidField(WireError):
+    """A field out of range, or a protocol/mode mismatch."""
+
     reason = "invalid_field"
 
 
 class DuplicateImage(WireError):
+    """A sequence number already received in this run."""
+
     reason = "duplicate"
 
 
@@ -67,6 +79,18 @@ class ClockError(WireError):
     """A clock probe or a clock-corrected time is impossible (imgbench.measure.clock)."""
 
     reason = "clock"
+
+
+#: Every concrete refusal; its ``reason`` values are the ``reason`` label of
+#: ``imgbench_rejected_messages_total`` (:data:`imgbench.observe.metrics.REJECT_REASONS`).
+WIRE_ERRORS: Final = (
+    MalformedMessage,
+    OversizedMessage,
+    WrongFrameType,
+    InvalidField,
+    DuplicateImage,
+    ClockError,
+)
 
 
 class RunError(ImgbenchError):

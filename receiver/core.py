@@ -27,7 +27,6 @@ from imgbench.measure.results import NS, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import ReceiverMetrics
 from imgbench.observe.tracing import context_from_traceparent
-from imgbench.runtime import alloc
 from imgbench.wire import Clock, ImageMeta
 
 log = get_logger("receiver")
@@ -117,7 +116,6 @@ class ReceiverCore:
         self._runs: OrderedDict[tuple[str, str, str, int], RunRecord] = OrderedDict()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._background: set[asyncio.Task[None]] = set()
-        alloc.keep_image_buffers()
 
     # -- the one entry point ---------------------------------------------
 

@@ -7,7 +7,8 @@ both transports. Refusals map to status codes on ``Send``
 (``INVALID_ARGUMENT``, ``RESOURCE_EXHAUSTED`` for oversized) and to error Acks
 on ``SendStream``, so one bad message does not end a streamed run.
 
-Size limit: grpc core is given the message limit plus :data:`HEADROOM`, and the
+Size limit: grpc core is given the message limit plus
+:data:`imgbench.wire.names.GRPC_HEADROOM`, and the
 core enforces the exact limit, so oversized messages up to the headroom are
 counted. Messages larger still are refused by grpc core with
 ``RESOURCE_EXHAUSTED`` before any application code runs: those the receiver
@@ -25,12 +26,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from imgbench import wire
 from imgbench.errors import OversizedMessage, WireError
-from imgbench.wire import ImageMeta
+from imgbench.wire import ImageMeta, names
 from receiver.core import Assembled, ReceiverCore, Stamp, error_ack
 
-SERVICE = "imgbench.v1.Receiver"
 PROTOCOL = "grpc"
-HEADROOM = 1024 * 1024
 
 
 class GrpcAdapter:
@@ -39,7 +38,7 @@ class GrpcAdapter:
         self._tracer_provider = tracer_provider
 
     async def start(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
-        limit = self.core.settings.max_message_bytes + HEADROOM
+        limit = self.core.settings.max_message_bytes + names.GRPC_HEADROOM
         interceptors = []
         settings = self.core.settings
         if (
@@ -62,11 +61,13 @@ class GrpcAdapter:
         server.add_generic_rpc_handlers(
             (
                 grpc.method_handlers_generic_handler(
-                    SERVICE,
+                    names.GRPC_SERVICE,
                     {
-                        "Send": grpc.unary_unary_rpc_method_handler(self._send),
-                        "SendStream": grpc.stream_stream_rpc_method_handler(self._send_stream),
-                        "Upload": grpc.stream_unary_rpc_method_handler(self._upload),
+                        names.SEND_METHOD: grpc.unary_unary_rpc_method_handler(self._send),
+                        names.SEND_STREAM_METHOD: grpc.stream_stream_rpc_method_handler(
+                            self._send_stream
+                        ),
+                        names.UPLOAD_METHOD: grpc.stream_unary_rpc_method_handler(self._upload),
                     },
                 ),
             )

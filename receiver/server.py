@@ -9,11 +9,8 @@ closes everything and flushes spans.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import signal
 from pathlib import Path
-from typing import Any
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
@@ -26,6 +23,7 @@ from imgbench.observe.metrics import ReceiverMetrics
 from imgbench.observe.tracing import tracer_provider
 from imgbench.runtime import resources
 from imgbench.runtime.http import HttpServer, Request, Response, metrics_handler
+from imgbench.runtime.lifecycle import Lifecycle, write_ready_file
 from receiver.core import ReceiverCore
 from receiver.grpc_server import GrpcAdapter
 from receiver.ws import WebSocketAdapter
@@ -124,20 +122,10 @@ class ReceiverServer:
 async def serve(settings: ReceiverSettings, ready_file: Path | None = None) -> None:
     """Run until SIGINT or SIGTERM, then shut down gracefully."""
     server = ReceiverServer(settings)
-    await server.start()
-    if ready_file is not None:
-        _write_ready(ready_file, {"pid": os.getpid(), **server.ports})
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down")
-    await server.stop()
 
+    async def start() -> None:
+        await server.start()
+        if ready_file is not None:
+            write_ready_file(ready_file, {"pid": os.getpid(), **server.ports})
 
-def _write_ready(path: Path, info: dict[str, Any]) -> None:
-    # Write-then-rename so a reader never sees a half-written file.
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info))
-    tmp.replace(path)
+    await Lifecycle(start, server.stop).run()

@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosedError
 
 from imgbench import wire
 from imgbench.errors import ImageLost, IntegrityError, ReceiverUnreachable
+from imgbench.wire import names
 from transmitter.image import Image, load_image
 from transmitter.senders import make_sender
 
@@ -92,7 +93,7 @@ async def test_checksum_mismatch_is_counted_and_acknowledged_as_failed(
         target = f"127.0.0.1:{live_receiver.server.ports['grpc']}"
         async with grpc.aio.insecure_channel(target) as channel:
             ack = wire.decode_ack(
-                await channel.unary_unary("/imgbench.v1.Receiver/Send", None, None)(raw)
+                await channel.unary_unary(names.SEND, None, None)(raw)
             )
     assert not ack.checksum_ok
     labels = {"protocol": protocol, "mode": mode}
@@ -123,7 +124,7 @@ async def test_grpc_oversized_message_is_resource_exhausted_and_counted() -> Non
         raw = wire.encode_image(meta("grpc", "unary"), b"x" * 100_000)
         async with grpc.aio.insecure_channel(target) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as info:
-                await channel.unary_unary("/imgbench.v1.Receiver/Send", None, None)(raw)
+                await channel.unary_unary(names.SEND, None, None)(raw)
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         key = "imgbench_rejected_messages_total"
         assert counter(receiver, key, protocol="grpc", reason="oversized") == 1
@@ -136,7 +137,7 @@ async def test_grpc_malformed_is_invalid_argument(live_receiver: LiveReceiver) -
     target = f"127.0.0.1:{live_receiver.server.ports['grpc']}"
     async with grpc.aio.insecure_channel(target) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await channel.unary_unary("/imgbench.v1.Receiver/Send", None, None)(b"\xff\xfe junk")
+            await channel.unary_unary(names.SEND, None, None)(b"\xff\xfe junk")
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "malformed" in (info.value.details() or "")
     key = "imgbench_rejected_messages_total"
@@ -154,7 +155,7 @@ async def test_grpc_stream_bad_message_gets_error_ack_and_stream_continues(
         yield good
 
     async with grpc.aio.insecure_channel(target) as channel:
-        call = channel.stream_stream("/imgbench.v1.Receiver/SendStream", None, None)(requests())
+        call = channel.stream_stream(names.SEND_STREAM, None, None)(requests())
         acks = [wire.decode_ack(raw) async for raw in call]
     assert acks[0].error.startswith("malformed")
     assert acks[1].error == "" and acks[1].checksum_ok
@@ -177,7 +178,7 @@ async def test_disconnect_mid_run_is_counted(live_receiver: LiveReceiver, protoc
             while True:
                 yield await queue.get()
 
-        call = channel.stream_stream("/imgbench.v1.Receiver/SendStream", None, None)(requests())
+        call = channel.stream_stream(names.SEND_STREAM, None, None)(requests())
         queue.put_nowait(wire.encode_image(meta("grpc", "stream", total=5), b"payload"))
         await call.read()
         call.cancel()
@@ -261,7 +262,7 @@ async def test_grpc_chunked_upload_bad_input(live_receiver: LiveReceiver) -> Non
     target = f"127.0.0.1:{live_receiver.server.ports['grpc']}"
     first, second = wire.encode_chunks(meta("grpc", "chunked"), b"x" * 2000, 1000)
     async with grpc.aio.insecure_channel(target) as channel:
-        upload = channel.stream_unary("/imgbench.v1.Receiver/Upload", None, None)
+        upload = channel.stream_unary(names.UPLOAD, None, None)
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await upload(iter([second]))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from imgbench.measure.results import Comparison, compute_figures
+from imgbench.runtime.lifecycle import READY_FILE_ENV
 
 
 def imgbench(
@@ -75,7 +76,7 @@ def test_receiver_shuts_down_gracefully_on_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "receiver", "--port", "0", "--grpc-port", "0", "--http-port", "0",
          "--log-format", "json"],
-        env={**os.environ, "IMGBENCH_READY_FILE": str(ready)},
+        env={**os.environ, READY_FILE_ENV: str(ready)},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

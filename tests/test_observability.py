@@ -14,6 +14,7 @@ from imgbench.measure.results import compute_figures
 from imgbench.observe.logs import configure_logging
 from imgbench.observe.metrics import STATS
 from imgbench.runtime.http import request
+from imgbench.wire import names
 from transmitter.image import load_image
 from transmitter.senders import make_sender
 
@@ -222,7 +223,7 @@ async def test_grpc_rpc_spans_only_when_instrumentation_is_on(instrumented: bool
         tx.tracing.force_flush()
     finally:
         await receiver.server.stop(grace=1.0)
-    rpc_name = "/imgbench.v1.Receiver/Send"
+    rpc_name = names.SEND
     client_rpc = [s for s in tx.spans.get_finished_spans() if s.name == rpc_name]
     server_rpc = [s for s in receiver.spans.get_finished_spans() if s.name == rpc_name]
     assert (len(client_rpc), len(server_rpc)) == ((2, 2) if instrumented else (0, 0))

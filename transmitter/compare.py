@@ -31,12 +31,12 @@ from imgbench.errors import ReceiverUnreachable
 from imgbench.measure.results import Comparison
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import TransmitterMetrics
+from imgbench.runtime.lifecycle import READY_FILE_ENV
 from transmitter.image import Image, load_image
 from transmitter.runner import Harness, Progress, new_run_id, protocol_order
 from transmitter.senders import make_sender
 
 log = get_logger("transmitter")
-READY_ENV = "IMGBENCH_READY_FILE"
 
 
 @contextlib.asynccontextmanager
@@ -46,7 +46,7 @@ async def local_receiver(
     """Start ``python -m receiver`` on free loopback ports; yield its ports; stop it."""
     with tempfile.TemporaryDirectory(prefix="imgbench-") as tmp:
         ready = Path(tmp) / "ready.json"
-        env = {**os.environ, READY_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"}
+        env = {**os.environ, READY_FILE_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"}
         env.pop("RECEIVER_SAVE_DIR", None)
         args = [
             sys.executable,

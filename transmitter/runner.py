@@ -37,7 +37,7 @@ from imgbench.measure.results import NS, ProtocolRun, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import TransmitterMetrics
 from imgbench.observe.tracing import traceparent
-from imgbench.runtime import alloc, resources
+from imgbench.runtime import resources
 from imgbench.runtime.http import get_json, request
 from imgbench.wire import Clock, ImageMeta
 from transmitter.image import Image
@@ -75,9 +75,6 @@ class Harness:
     tracer: Tracer
     metrics: TransmitterMetrics
     progress: Progress | None = None
-
-    def __post_init__(self) -> None:
-        alloc.keep_image_buffers()
 
     async def run_protocol(
         self,

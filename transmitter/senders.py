@@ -24,13 +24,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ImageLost, ReceiverUnreachable
 from imgbench.observe.logs import get_logger
+from imgbench.wire.names import GRPC_HEADROOM, SEND, SEND_STREAM, UPLOAD
 
 log = get_logger("transmitter")
-SEND = "/imgbench.v1.Receiver/Send"
-SEND_STREAM = "/imgbench.v1.Receiver/SendStream"
-UPLOAD = "/imgbench.v1.Receiver/Upload"
-#: Headroom above the image message limit for the Ack and framing.
-GRPC_HEADROOM = 1024 * 1024
 #: Largest Ack frame accepted over WebSocket (acks are ~50 bytes).
 ACK_LIMIT = 64 * 1024
 #: ImageMessages larger than this go out as a fragmented WebSocket message

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import signal
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,6 +23,7 @@ from imgbench.observe.metrics import TransmitterMetrics
 from imgbench.observe.tracing import tracer_provider
 from imgbench.report.terminal import comparison_table
 from imgbench.runtime.http import HttpServer, Request, Response, metrics_handler
+from imgbench.runtime.lifecycle import Lifecycle
 from transmitter.compare import run_comparison
 from transmitter.runner import new_run_id
 
@@ -155,14 +155,5 @@ class TransmitterService:
 async def serve(settings: TransmitterSettings) -> None:
     """Service mode: API up, comparisons on schedule, until SIGINT/SIGTERM."""
     service = TransmitterService(settings)
-    await service.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    scheduler = asyncio.create_task(service.loop())
-    await stop.wait()
-    scheduler.cancel()
-    await asyncio.gather(scheduler, return_exceptions=True)
-    await service.stop()
+    await Lifecycle(service.start, service.stop, background=service.loop).run()
     log.info("transmitter stopped")

@@ -476,53 +476,73 @@ def _show(value: Any) -> str:
 # Typed settings --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LogSettings:
-    log_format: str = "auto"
-    log_level: str = "info"
-    telemetry: bool = True
-    grpc_instrumentation: bool = False
+def _defaults(*options: Option) -> dict[str, Any]:
+    """Each option's default by field name: the one place a default is written."""
+    out: dict[str, Any] = {}
+    for opt in options:
+        if out.setdefault(opt.name, opt.default) != opt.default:
+            raise AssertionError(f"two defaults for {opt.name}")
+    return out
+
+
+_OBSERVE: Final = _defaults(*LOG_OPTIONS)
+_RECEIVER: Final = _defaults(*RECEIVER_OPTIONS)
+_TRANSMITTER: Final = _defaults(*TRANSMITTER_OPTIONS, *COMPARE_OPTIONS)
 
 
 @dataclass(frozen=True)
-class ReceiverSettings(LogSettings):
-    bind: str = "127.0.0.1"
-    ws_port: int = 8765
-    grpc_port: int = 50051
-    http_port: int = 9101
-    max_message_bytes: int = 64 * MIB
-    max_image_bytes: int = 1024 * MIB
-    max_runs: int = 32
-    max_in_flight: int = 64
-    save_dir: Path | None = None
+class ObserveSettings:
+    """Logging and telemetry switches, shared by every command.
+
+    Field defaults come from the option tables above (:func:`_defaults`), so
+    each default is written once; a test checks every field has its option.
+    """
+
+    log_format: str = _OBSERVE["log_format"]
+    log_level: str = _OBSERVE["log_level"]
+    telemetry: bool = _OBSERVE["telemetry"]
+    grpc_instrumentation: bool = _OBSERVE["grpc_instrumentation"]
 
 
 @dataclass(frozen=True)
-class TransmitterSettings(LogSettings):
-    receiver_host: str = "127.0.0.1"
-    ws_port: int = 8765
-    grpc_port: int = 50051
-    http_port: int = 9101
-    images: int = 10
-    delay: float = 1.0
-    warmup: int = 1
-    image: Path | None = None
-    protocols: tuple[str, ...] = ("websocket", "grpc")
-    in_flight: int = 1
-    repeat: int = 1
-    ws_mode: str = "binary"
-    grpc_mode: str = "unary"
-    chunk_bytes: int = MIB
-    compression: bool = False
-    max_message_bytes: int = 64 * MIB
-    connect_timeout: float = 30.0
-    image_timeout: float = 30.0
-    output: Path = Path("results")
-    serve: bool = False
-    bind: str = "127.0.0.1"
-    api_port: int = 9102
-    run_interval: float = 0.0
-    external: bool = False
+class ReceiverSettings(ObserveSettings):
+    bind: str = _RECEIVER["bind"]
+    ws_port: int = _RECEIVER["ws_port"]
+    grpc_port: int = _RECEIVER["grpc_port"]
+    http_port: int = _RECEIVER["http_port"]
+    max_message_bytes: int = _RECEIVER["max_message_bytes"]
+    max_image_bytes: int = _RECEIVER["max_image_bytes"]
+    max_runs: int = _RECEIVER["max_runs"]
+    max_in_flight: int = _RECEIVER["max_in_flight"]
+    save_dir: Path | None = _RECEIVER["save_dir"]
+
+
+@dataclass(frozen=True)
+class TransmitterSettings(ObserveSettings):
+    receiver_host: str = _TRANSMITTER["receiver_host"]
+    ws_port: int = _TRANSMITTER["ws_port"]
+    grpc_port: int = _TRANSMITTER["grpc_port"]
+    http_port: int = _TRANSMITTER["http_port"]
+    images: int = _TRANSMITTER["images"]
+    delay: float = _TRANSMITTER["delay"]
+    warmup: int = _TRANSMITTER["warmup"]
+    image: Path | None = _TRANSMITTER["image"]
+    protocols: tuple[str, ...] = _TRANSMITTER["protocols"]
+    in_flight: int = _TRANSMITTER["in_flight"]
+    repeat: int = _TRANSMITTER["repeat"]
+    ws_mode: str = _TRANSMITTER["ws_mode"]
+    grpc_mode: str = _TRANSMITTER["grpc_mode"]
+    chunk_bytes: int = _TRANSMITTER["chunk_bytes"]
+    compression: bool = _TRANSMITTER["compression"]
+    max_message_bytes: int = _TRANSMITTER["max_message_bytes"]
+    connect_timeout: float = _TRANSMITTER["connect_timeout"]
+    image_timeout: float = _TRANSMITTER["image_timeout"]
+    output: Path = _TRANSMITTER["output"]
+    serve: bool = _TRANSMITTER["serve"]
+    bind: str = _TRANSMITTER["bind"]
+    api_port: int = _TRANSMITTER["api_port"]
+    run_interval: float = _TRANSMITTER["run_interval"]
+    external: bool = _TRANSMITTER["external"]
 
     def mode_of(self, protocol: str) -> str:
         return self.ws_mode if protocol == "websocket" else self.grpc_mode

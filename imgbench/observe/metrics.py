@@ -22,6 +22,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from imgbench.errors import WIRE_ERRORS
 from imgbench.measure.results import Figures
 from imgbench.measure.stats import Summary
 from imgbench.wire import MODES
@@ -52,13 +53,7 @@ TRANSMISSION_BUCKETS: Final = (
 )
 
 #: Why the receiver refused a message (``imgbench_rejected_messages_total``).
-REJECT_REASONS: Final = (
-    "malformed",  # bytes are not an ImageMessage (or not JSON in json mode)
-    "oversized",  # above the message limit (WebSocket close 1009 / RESOURCE_EXHAUSTED)
-    "wrong_frame_type",  # text frame on the binary endpoint, or the reverse
-    "invalid_field",  # a field out of range, or a protocol/mode mismatch
-    "duplicate",  # a sequence number already received in this run
-)
+REJECT_REASONS: Final = tuple(cls.reason for cls in WIRE_ERRORS)
 #: Why the transmitter failed to deliver an image (``imgbench_send_errors_total``).
 SEND_ERROR_REASONS: Final = (
     "connect",  # could not connect before the deadline

@@ -10,7 +10,9 @@ that memory in the heap for reuse; the process's peak RSS stays what it was
 (the memory was in use at the peak anyway), it is only returned later.
 
 Only glibc has ``mallopt``; elsewhere, and when the user set any
-``MALLOC_*_`` tunable, this does nothing.
+``MALLOC_*_`` tunable, this does nothing. It is process-wide state, so the
+entry points call :func:`keep_image_buffers` once at start-up
+(:func:`imgbench.cli.main`, ``python -m benchmarks``), never a constructor.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import ctypes
 import ctypes.util
 import os
 import platform
+from collections.abc import Mapping
 from typing import Final
 
 _M_TRIM_THRESHOLD: Final = -1
@@ -28,16 +31,18 @@ _M_MMAP_THRESHOLD: Final = -3
 MMAP_THRESHOLD: Final = 32 * 1024 * 1024
 #: Free heap kept mapped before trimming (a few 8 MiB images' buffers).
 TRIM_THRESHOLD: Final = 32 * 1024 * 1024
-_done = False
 
 
-def keep_image_buffers() -> bool:
-    """Tune glibc malloc for large, same-sized buffers (once per process); True if applied."""
-    global _done
-    if _done:
-        return True
+def keep_image_buffers(environ: Mapping[str, str] | None = None) -> bool:
+    """Tune glibc malloc for large, same-sized buffers; True if applied.
+
+    Idempotent (the same thresholds again). ``environ`` (default
+    :data:`os.environ`) is checked for the user's own ``MALLOC_*_`` tunables,
+    which win.
+    """
+    env = os.environ if environ is None else environ
     if platform.libc_ver()[0] != "glibc" or any(
-        k.startswith("MALLOC_") and k.endswith("_") for k in os.environ
+        k.startswith("MALLOC_") and k.endswith("_") for k in env
     ):
         return False
     name = ctypes.util.find_library("c")
@@ -49,9 +54,8 @@ def keep_image_buffers() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    _done = bool(
+    return bool(
         mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         and mallopt(_M_TOP_PAD, 0)
     )
-    return _done
