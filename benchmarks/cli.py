@@ -34,6 +34,7 @@ from benchmarks.measure import (
 )
 from imgbench.config.settings import MIB
 from imgbench.observe.logs import configure_logging
+from imgbench.runtime import alloc
 from transmitter.compare import environment
 
 STEPS = ("throughput", "telemetry", "concurrency")
@@ -301,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         help="measure nothing: print the Markdown of a saved result again",
     )
     args = parser.parse_args(argv)
+    # Process-wide malloc tuning, once, as the imgbench CLI does at start-up.
+    alloc.keep_image_buffers()
     if args.report is not None:
         saved = json.loads(args.report.read_text())
         saved["targets"] = targets(saved)

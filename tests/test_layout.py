@@ -98,3 +98,30 @@ def test_sweep_images_are_valid_pngs_of_exactly_the_requested_size() -> None:
             assert img.mode == "RGB"
         # Noise does not compress: compression cannot flatter a transport.
         assert len(zlib.compress(png, 6)) > 0.95 * size or size < 200
+
+
+#: Packages (and modules) that must stay free of network and event-loop I/O.
+PURE = ("imgbench/wire", "imgbench/measure", "imgbench/config", "imgbench/report/model.py",
+        "imgbench/report/markdown.py", "imgbench/errors.py", "imgbench/images.py")  # fmt: skip
+IO_MODULES = {"asyncio", "socket", "ssl", "selectors", "subprocess", "grpc", "websockets",
+              "http", "urllib", "aiohttp", "httpx"}  # fmt: skip
+
+
+def test_pure_packages_import_no_socket_or_event_loop_io() -> None:
+    offenders = []
+    for entry in PURE:
+        target = ROOT / entry
+        paths = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        assert paths, entry
+        for path in paths:
+            tree = ast.parse(path.read_text(), str(path))
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                offenders += [
+                    f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in IO_MODULES
+                ]
+    assert offenders == []
