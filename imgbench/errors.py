@@ -2,7 +2,8 @@
 
 Everything imgbench raises on purpose derives from :class:`ImgbenchError`, so
 callers (the CLI, the services) can catch one type and print ``str(exc)`` as a
-one-line reason::
+one-line reason. Each :class:`WireError` subclass carries the ``reason``
+label it is counted under; :data:`WIRE_ERRORS` lists them::
 
     ImgbenchError
     ├── ConfigError            a setting has a bad value (names the setting)
@@ -11,7 +12,8 @@ one-line reason::
     │   ├── OversizedMessage   above the configured message limit
     │   ├── WrongFrameType     e.g. a text frame where binary is expected
     │   ├── InvalidField       a field is missing or out of range
-    │   └── DuplicateImage     a sequence number already received in the run
+    │   ├── DuplicateImage     a sequence number already received in the run
+    │   └── ClockError         an impossible clock probe or corrected time
     └── RunError               a comparison run could not complete
         ├── ReceiverUnreachable  no connection before the deadline
         ├── ImageLost            no acknowledgement (timeout, disconnect)

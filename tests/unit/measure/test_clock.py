@@ -349,6 +349,7 @@ def test_probe_is_refused_by_a_revision_1_decoder_and_its_reply_round_trips() ->
         ClockProbeReply,
         ImageMessage,
     )
+    from imgbench.wire import codec
 
     probe = ImageMessage(
         run_id="r1", protocol="grpc", mode="unary", total=3, send_time_ns=1_000,
@@ -359,7 +360,7 @@ def test_probe_is_refused_by_a_revision_1_decoder_and_its_reply_round_trips() ->
     with pytest.raises(InvalidField, match="sha256 must be 32 bytes"):
         wire.decode_image(probe, max_bytes=1 << 20, protocol="grpc", mode="unary")
     # The probe field precedes data (14 < 15): the zero-copy split keeps it in the head.
-    split = wire.split_data(probe)
+    split = codec.split_data(probe)
     assert split is not None and ImageMessage.FromString(split[0]).probe.id == 7
     reply = Ack(
         probe_reply=ClockProbeReply(
