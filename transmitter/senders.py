@@ -25,6 +25,7 @@ from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ImageLost, ReceiverUnreachable
 from imgbench.observe.logs import get_logger
 from imgbench.wire.names import GRPC_HEADROOM, SEND, SEND_STREAM, UPLOAD
+from transmitter.prebuilt import PrebuiltImage, varint
 
 log = get_logger("transmitter")
 #: Largest Ack frame accepted over WebSocket (acks are ~50 bytes).
@@ -204,6 +205,7 @@ class GrpcSender:
         self._tracing = tracing
         self._channel: grpc.aio.Channel | None = None
         self._stream: _GrpcStream | None = None
+        self._prebuilt: PrebuiltImage | None = None
 
     async def connect(self, deadline: float, traceparent: str) -> None:
         limit = self.settings.max_message_bytes + GRPC_HEADROOM
@@ -249,9 +251,8 @@ class GrpcSender:
             except grpc.aio.AioRpcError as exc:
                 raise ImageLost(f"gRPC {exc.code().name}: {exc.details()}") from exc
             return chunked_ack
-        # One gRPC message is one buffer: the single copy of the payload.
         if isinstance(payload, tuple):
-            payload = b"".join(payload)
+            payload = self._one_buffer(*payload)
         assert isinstance(payload, bytes)
         if self._stream is not None:
             return await self._stream.send(payload)
@@ -261,6 +262,25 @@ class GrpcSender:
         except grpc.aio.AioRpcError as exc:
             raise ImageLost(f"gRPC {exc.code().name}: {exc.details()}") from exc
         return ack
+
+    def _one_buffer(self, head: bytes, data: bytes) -> bytes:
+        """The ImageMessage as the one ``bytes`` object grpcio takes, without copying ``data``.
+
+        The image is laid out once per image (:mod:`transmitter.prebuilt`); only
+        the header is written per send. Falls back to joining (a copy) when there
+        is no data, the header is unusually long, or the padded message would
+        exceed the message limit.
+        """
+        if data:
+            if self._prebuilt is None or self._prebuilt.data is not data:
+                # A stream's request iterator still holds the previous message.
+                self._prebuilt = PrebuiltImage(data, spares=2 if self.mode == "stream" else 1)
+            if self._prebuilt.size <= self.settings.max_message_bytes:
+                # head = other fields + data's tag and length (encode_image_parts).
+                message = self._prebuilt.message(head[: -1 - len(varint(len(data)))])
+                if message is not None:
+                    return message
+        return b"".join((head, data))
 
     async def close(self) -> None:
         if self._stream is not None:
