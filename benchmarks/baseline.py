@@ -10,6 +10,9 @@
   and bidirectional ``SendStream``, raw bytes, no serializers), library
   defaults except the size limits: the same 16-byte ack, no protobuf, no
   checksum, no telemetry. They show what the libraries cost on their own;
+* a **bare picows** WebSocket receiver (a Cython library, PyPI ``picows``) and a
+  **bare grpclib** receiver (a pure-Python gRPC over ``h2``, PyPI ``grpclib``),
+  the second library per protocol, when installed (``pip install '.[bench]'``);
 * an **OTLP trace sink** (``TraceService/Export`` answering an empty
   response), so that "telemetry on" exports spans over real OTLP/gRPC
   without a collector, and counts what it got.
@@ -126,6 +129,68 @@ async def _stream(
         yield ACK.pack(time.monotonic_ns(), len(request))
 
 
+def _picows_server_listener() -> Any:
+    from picows import WSFrame, WSListener, WSMsgType, WSTransport
+
+    class Listener(WSListener):
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+            elif frame.msg_type == WSMsgType.BINARY:  # one unfragmented frame per message
+                stamp = time.monotonic_ns()
+                size = len(frame.get_payload_as_memoryview())
+                transport.send(WSMsgType.BINARY, ACK.pack(stamp, size))
+
+    return Listener()
+
+
+class _RawCodec:
+    """grpclib codec for raw bytes (no protobuf), like grpcio without serializers."""
+
+    __content_subtype__ = "proto"
+
+    def encode(self, message: bytes, message_type: Any) -> bytes:
+        return message
+
+    def decode(self, data: bytes, message_type: Any) -> bytes:
+        return data
+
+
+def _raw_codec() -> Any:
+    return _RawCodec()  # duck-typed: grpclib only calls encode/decode/__content_subtype__
+
+
+class _GrpclibBare:
+    """The same two methods as the grpcio reference, served by grpclib."""
+
+    def __mapping__(self) -> dict[str, Any]:
+        from grpclib.const import Cardinality, Handler
+
+        return {
+            f"/{SERVICE}/Send": Handler(self.send, Cardinality.UNARY_UNARY, bytes, bytes),
+            f"/{SERVICE}/SendStream": Handler(
+                self.send_stream, Cardinality.STREAM_STREAM, bytes, bytes
+            ),
+        }
+
+    async def send(self, stream: Any) -> None:
+        request = await stream.recv_message()
+        await stream.send_message(ACK.pack(time.monotonic_ns(), len(request)))
+
+    async def send_stream(self, stream: Any) -> None:
+        async for request in stream:
+            await stream.send_message(ACK.pack(time.monotonic_ns(), len(request)))
+
+
+def _grpclib_config() -> Any:
+    from grpclib.config import Configuration
+
+    return Configuration(
+        http2_connection_window_size=4 * 1024 * 1024, http2_stream_window_size=4 * 1024 * 1024
+    )
+
+
 class _Sink:
     def __init__(self) -> None:
         self.exports = 0
@@ -166,7 +231,30 @@ async def serve_all(ready: Path) -> None:
     )
     grpc_port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    extra: dict[str, int] = {}
+    closers: list[Any] = []
+    try:
+        from picows import ws_create_server
+
+        pws = await ws_create_server(
+            lambda request: _picows_server_listener(), "127.0.0.1", 0, max_frame_size=LIMIT
+        )
+        extra["picows"] = pws.sockets[0].getsockname()[1]
+        closers.append(pws.close)
+    except ImportError:
+        pass
+    try:
+        from grpclib.server import Server as GrpclibServer
+
+        gl = GrpclibServer([_GrpclibBare()], codec=_raw_codec(), config=_grpclib_config())
+        await gl.start("127.0.0.1", 0)
+        listening: Any = gl._server
+        extra["grpclib"] = listening.sockets[0].getsockname()[1]
+        closers.append(gl.close)
+    except ImportError:
+        pass
     info = {
+        **extra,
         "pid": os.getpid(),
         "raw": raw.sockets[0].getsockname()[1],
         "streams": streams.sockets[0].getsockname()[1],
@@ -183,6 +271,8 @@ async def serve_all(ready: Path) -> None:
     raw.close()
     streams.close()
     ws.close()
+    for close in closers:
+        close()
     await server.stop(1)
 
 
@@ -346,6 +436,79 @@ class BareGrpcClient:
                 await self._call.read()
         if self._channel is not None:
             await self._channel.close(None)
+
+
+class BarePicowsClient:
+    """picows: one unfragmented binary frame per message, masked as RFC 6455 requires."""
+
+    name = "bare picows"
+
+    def __init__(self, port: int) -> None:
+        self._url = f"ws://127.0.0.1:{port}/"
+        self._transport: Any = None
+        self._acks: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def connect(self) -> None:
+        from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+        acks = self._acks
+
+        class Listener(WSListener):
+            def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+                if frame.msg_type == WSMsgType.BINARY:
+                    acks.put_nowait(frame.get_payload_as_bytes())
+
+        self._transport, _ = await ws_connect(Listener, self._url, max_frame_size=LIMIT)
+
+    async def send(self, data: bytes) -> int:
+        from picows import WSMsgType
+
+        self._transport.send(WSMsgType.BINARY, data)
+        return _check_ack(await self._acks.get(), len(data))
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            self._transport.send_close()
+            self._transport.disconnect()
+
+
+class BareGrpclibClient:
+    def __init__(self, port: int, mode: str) -> None:
+        self.name = f"bare grpclib {mode}"
+        self._port = port
+        self._mode = mode
+        self._channel: Any = None
+        self._stream: Any = None
+        self._open: Any = None
+
+    async def connect(self) -> None:
+        from grpclib.client import Channel, StreamStreamMethod, UnaryUnaryMethod
+
+        self._channel = Channel(
+            "127.0.0.1", self._port, codec=_raw_codec(), config=_grpclib_config()
+        )
+        if self._mode == "stream":
+            method = StreamStreamMethod(self._channel, f"/{SERVICE}/SendStream", bytes, bytes)
+            self._open = method.open()
+            self._stream = await self._open.__aenter__()
+        else:
+            self._stream = UnaryUnaryMethod(self._channel, f"/{SERVICE}/Send", bytes, bytes)
+
+    async def send(self, data: bytes) -> int:
+        if self._mode == "stream":
+            await self._stream.send_message(data)
+            ack = await self._stream.recv_message()
+        else:
+            ack = await self._stream(data)
+        return _check_ack(ack, len(data))
+
+    async def close(self) -> None:
+        if self._open is not None:
+            await self._stream.end()
+            with contextlib.suppress(Exception):
+                await self._open.__aexit__(None, None, None)
+        if self._channel is not None:
+            self._channel.close()
 
 
 async def sink_stats(grpc_port: int) -> dict[str, int]:

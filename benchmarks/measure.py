@@ -26,13 +26,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from benchmarks.baseline import (
     BareClient,
     BareGrpcClient,
+    BareGrpclibClient,
+    BarePicowsClient,
     BareWebSocketClient,
     RawTcpClient,
     StreamsTcpClient,
     sink_stats,
 )
 from imgbench.config.settings import MIB, ReceiverSettings, TransmitterSettings
-from imgbench.measure.results import NS, Sample
+from imgbench.measure.results import NS, ProtocolRun, Sample
 from imgbench.observe.metrics import TransmitterMetrics
 from imgbench.observe.tracing import tracer_provider
 from imgbench.runtime.http import get_json, request
@@ -40,7 +42,7 @@ from imgbench.wire import digest
 from transmitter.compare import local_receiver
 from transmitter.image import Image
 from transmitter.runner import Harness, new_run_id
-from transmitter.senders import make_sender
+from transmitter.senders import GrpcSender, make_sender
 
 #: The imgbench modes measured, as (protocol, mode) and their label.
 HARNESS_MODES = {
@@ -49,6 +51,14 @@ HARNESS_MODES = {
     "grpc/stream": ("grpc", "stream"),
 }
 BARE = ("bare websockets", "bare grpc unary", "bare grpc stream")
+#: Second library per protocol, measured when installed (the ``bench`` extra).
+OTHER_BARE = {
+    "bare picows": "picows",
+    "bare grpclib unary": "grpclib",
+    "bare grpclib stream": "grpclib",
+}
+#: The gRPC sender as it was before the prebuilt message (one join per send).
+JOIN = "grpc/unary join (before)"
 #: The baseline every ratio is taken against: zero-copy asyncio sockets.
 RAW = "raw tcp"
 #: The other reading of "a minimal asyncio sender/receiver": streams, library defaults.
@@ -74,6 +84,8 @@ class Plan:
     concurrency_images: int
     concurrency_reps: int
     concurrency_modes: tuple[str, ...]
+    linearity_reps: int = 3
+    linearity_images: int = 6
 
 
 QUICK = Plan(
@@ -90,6 +102,8 @@ QUICK = Plan(
     concurrency_images=192,
     concurrency_reps=1,
     concurrency_modes=("websocket/binary", "grpc/unary"),
+    linearity_reps=1,
+    linearity_images=4,
 )
 FULL = Plan(
     name="full",
@@ -98,7 +112,7 @@ FULL = Plan(
     images={MIB: 40, 8 * MIB: 20},
     warmup=3,
     delay=0.01,
-    overhead_reps=8,
+    overhead_reps=12,
     overhead_images=60,
     overhead_modes=("websocket/binary", "grpc/unary", "grpc/stream"),
     levels=(1, 4, 16, 64),
@@ -116,6 +130,26 @@ def make_image(size: int) -> Image:
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free interval for the median: order statistics (binomial, n >= 6).
+
+    The widest symmetric pair (k-th smallest, k-th largest) whose coverage
+    ``1 - 2 P(Bin(n, 1/2) < k)`` still reaches ``confidence``.
+    """
+    from math import comb
+
+    ordered = sorted(values)
+    n = len(ordered)
+    k, below = 1, 0.0
+    while True:
+        below += comb(n, k - 1) / 2**n  # P(Bin < k)
+        nxt = below + comb(n, k) / 2**n
+        if 1 - 2 * nxt < confidence or k >= n // 2:
+            break
+        k += 1
+    return ordered[k - 1], ordered[n - k]
 
 
 def rotate(items: list[str], rep: int) -> list[str]:
@@ -192,15 +226,33 @@ def with_mode(settings: TransmitterSettings, label: str) -> TransmitterSettings:
     return replace(settings, protocols=(protocol,), grpc_mode=mode)
 
 
+class _JoiningGrpcSender(GrpcSender):
+    """The gRPC sender before the prebuilt message: header and image joined per send."""
+
+    def _one_buffer(self, head: bytes, data: bytes) -> bytes:
+        return b"".join((head, data))
+
+
 async def harness_run(
     settings: TransmitterSettings, label: str, image: Image, tracing: TracerProvider
 ) -> list[Sample]:
     """One imgbench protocol run through the real harness; its measured samples."""
-    settings = with_mode(settings, label)
+    return (await protocol_run(settings, label, image, tracing)).samples
+
+
+async def protocol_run(
+    settings: TransmitterSettings, label: str, image: Image, tracing: TracerProvider
+) -> ProtocolRun:
+    """One imgbench protocol run through the real harness (samples and costs)."""
+    join = label == JOIN
+    settings = with_mode(settings, "grpc/unary" if join else label)
     harness = Harness(settings, tracing.get_tracer("imgbench.bench"), TransmitterMetrics())
-    sender = make_sender(settings.protocols[0], settings, tracing)
-    run = await harness.run_protocol(sender, image, new_run_id())
-    return run.samples
+    sender = (
+        _JoiningGrpcSender(settings, tracing)
+        if join
+        else make_sender(settings.protocols[0], settings, tracing)
+    )
+    return await harness.run_protocol(sender, image, new_run_id())
 
 
 async def bare_run(
@@ -231,6 +283,10 @@ def bare_client(name: str, ports: dict[str, int]) -> BareClient:
         return StreamsTcpClient(ports["streams"])
     if name == "bare websockets":
         return BareWebSocketClient(ports["websocket"])
+    if name == "bare picows":
+        return BarePicowsClient(ports["picows"])
+    if name.startswith("bare grpclib"):
+        return BareGrpclibClient(ports["grpclib"], name.rsplit(" ", 1)[1])
     return BareGrpcClient(ports["grpc"], name.rsplit(" ", 1)[1])
 
 
@@ -241,7 +297,9 @@ async def throughput(plan: Plan, base_ports: dict[str, int], out: Path, log: Log
     """Per-image throughput of every variant, and its ratio to raw TCP, per size."""
     settings = base_settings(plan)
     tracing = TracerProvider()  # spans created, not exported: `imgbench compare` by default
-    variants = [RAW, STREAMS, *BARE, *HARNESS_MODES]
+    others = [v for v, port in OTHER_BARE.items() if port in base_ports]
+    variants = [RAW, STREAMS, *BARE, *others, *HARNESS_MODES, JOIN]
+    iperf = await iperf3_gbit_s(log)
     results: dict[str, Any] = {}
     async with receiver(settings, out / "receiver-throughput.log", **NO_OTLP) as target:
         for size in plan.sizes:
@@ -250,7 +308,7 @@ async def throughput(plan: Plan, base_ports: dict[str, int], out: Path, log: Log
             per_rep: dict[str, list[float]] = {v: [] for v in variants}
             for rep in range(plan.reps):
                 for variant in rotate(variants, rep):
-                    if variant in HARNESS_MODES:
+                    if variant in HARNESS_MODES or variant == JOIN:
                         samples = await harness_run(
                             replace(target, images=images), variant, image, tracing
                         )
@@ -287,7 +345,42 @@ async def throughput(plan: Plan, base_ports: dict[str, int], out: Path, log: Log
                 }
                 for variant in variants
             }
-    return {"images": {str(k): v for k, v in plan.images.items()}, "sizes": results}
+    return {
+        "images": {str(k): v for k, v in plan.images.items()},
+        "iperf3_gbit_s": iperf,
+        "sizes": results,
+    }
+
+
+async def iperf3_gbit_s(log: Log, seconds: int = 3) -> float | None:
+    """Loopback TCP throughput by iperf3 (one stream, ``seconds`` long), None if absent."""
+    import json
+    import shutil
+
+    if shutil.which("iperf3") is None:
+        log("  iperf3 not installed (apt-get install iperf3): no socket-limit check")
+        return None
+    server = await asyncio.create_subprocess_exec(
+        "iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", "52011",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await asyncio.sleep(0.5)
+        client = await asyncio.create_subprocess_exec(
+            "iperf3", "-c", "127.0.0.1", "-p", "52011", "-t", str(seconds), "-J",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(client.communicate(), seconds + 20)
+        gbit = float(json.loads(out)["end"]["sum_received"]["bits_per_second"]) / 1e9
+        log(f"  iperf3 loopback: {gbit:.1f} Gbit/s ({gbit * 1e3 / 8:.0f} MB/s)")
+        return gbit
+    except (TimeoutError, KeyError, ValueError) as exc:
+        log(f"  iperf3 failed: {exc!r}")
+        return None
+    finally:
+        if server.returncode is None:
+            server.terminate()
+            await server.wait()
 
 
 # -- 2. telemetry overhead ------------------------------------------------------
@@ -317,7 +410,8 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
         tracing_on = tracer_provider("imgbench-bench-transmitter")
     tracing_off = TracerProvider()
     per_rep: dict[str, dict[str, list[float]]] = {
-        label: {"on": [], "off": [], "rt_on": [], "rt_off": []} for label in plan.overhead_modes
+        label: {"on": [], "off": [], "rt_on": [], "rt_off": [], "cpu_on": [], "cpu_off": []}
+        for label in plan.overhead_modes
     }
     try:
         async with (
@@ -334,15 +428,23 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
                     order = ["on", "off"] if rep % 4 in (0, 3) else ["off", "on"]
                     for which in order:
                         target, tracing = (on, tracing_on) if which == "on" else (off, tracing_off)
-                        samples = await harness_run(target, label, image, tracing)
+                        run = await protocol_run(target, label, image, tracing)
+                        samples = run.samples
                         per_rep[label][which].append(median([s.transmission_s for s in samples]))
+                        # CPU seconds of both processes per image (getrusage): what
+                        # telemetry adds, without the wall clock's scheduling noise.
+                        cpu = run.costs.get("transmitter_cpu_s", 0.0) + run.costs.get(
+                            "receiver_cpu_s", 0.0
+                        )
+                        per_rep[label]["cpu_" + which].append(cpu / len(samples))
                         per_rep[label]["rt_" + which].append(
                             median([s.round_trip_s for s in samples])
                         )
                 log(
-                    f"  telemetry rep {rep + 1}/{plan.overhead_reps}: "
+                    f"  telemetry rep {rep + 1}/{plan.overhead_reps} (wall, cpu): "
                     + ", ".join(
                         f"{label} {per_rep[label]['on'][-1] / per_rep[label]['off'][-1]:.3f}"
+                        f" {per_rep[label]['cpu_on'][-1] / per_rep[label]['cpu_off'][-1]:.3f}"
                         for label in plan.overhead_modes
                     )
                 )
@@ -355,7 +457,14 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
     for label, r in per_rep.items():
         ratios = [a / b for a, b in zip(r["on"], r["off"], strict=True)]
         rt_ratios = [a / b for a, b in zip(r["rt_on"], r["rt_off"], strict=True)]
+        cpu_ratios = [a / b for a, b in zip(r["cpu_on"], r["cpu_off"], strict=True)]
         modes[label] = {
+            "cpu_per_image_on_s": r["cpu_on"],
+            "cpu_per_image_off_s": r["cpu_off"],
+            "cpu_ratio_per_rep": cpu_ratios,
+            "cpu_ratio_median": median(cpu_ratios),
+            "cpu_ratio_interval": median_interval(cpu_ratios),
+            "ratio_interval": median_interval(ratios),
             "transmission_on_s": r["on"],
             "transmission_off_s": r["off"],
             "round_trip_on_s": r["rt_on"],
