@@ -275,8 +275,6 @@ def markdown(result: dict[str, Any]) -> str:
             bare = variant in (RAW, STREAMS) or variant.startswith("bare")
             name = variant if bare else f"imgbench {variant}"
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if "telemetry" in result:
-        t = result["telemetry"]
         if result["throughput"].get("iperf3_gbit_s"):
             g = result["throughput"]["iperf3_gbit_s"]
             lines += [
@@ -310,6 +308,7 @@ def markdown(result: dict[str, Any]) -> str:
                     )
                 lines.append(f"| {variant} | {label} | " + " | ".join(cells) + " |")
     if "telemetry" in result:
+        t = result["telemetry"]
         lines += [
             "",
             f"Telemetry on / off, 1 MiB, {len(next(iter(t['modes'].values()))['ratio_per_rep'])}"
@@ -317,15 +316,24 @@ def markdown(result: dict[str, Any]) -> str:
             f" {t['otlp_bytes'] / 1e6:.1f} MB of spans received by the sink):",
             "",
             "| mode | transmission on (ms) | off (ms) | ratio"
-            " | round trip on (ms) | off (ms) | ratio |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            " | round trip on (ms) | off (ms) | ratio"
+            " | CPU/image on (ms) | off (ms) | ratio [95 % interval] |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for label, r in t["modes"].items():
+            cpu = "| | |"
+            if "cpu_ratio_median" in r:
+                low, high = r["cpu_ratio_interval"]
+                cpu = (
+                    f"{_med(r['cpu_per_image_on_s']) * 1e3:.3f}"
+                    f" | {_med(r['cpu_per_image_off_s']) * 1e3:.3f}"
+                    f" | {r['cpu_ratio_median']:.3f} [{low:.3f}, {high:.3f}]"
+                )
             lines.append(
                 f"| {label} | {_med(r['transmission_on_s']) * 1e3:.3f} |"
                 f" {_med(r['transmission_off_s']) * 1e3:.3f} | {r['ratio_median']:.3f} |"
                 f" {_med(r['round_trip_on_s']) * 1e3:.3f} | {_med(r['round_trip_off_s']) * 1e3:.3f}"
-                f" | {r['round_trip_ratio_median']:.3f} |"
+                f" | {r['round_trip_ratio_median']:.3f} | {cpu} |"
             )
     if "concurrency" in result:
         c = result["concurrency"]
