@@ -5,7 +5,7 @@ Each measurement runs in a child process (``python -m benchmarks.linearity
 which is process-wide and set at start, can differ between the two variants
 compared side by side in one run:
 
-* ``default``: the services as shipped (:func:`imgbench.alloc.keep_image_buffers`);
+* ``default``: the services as shipped (:func:`imgbench.runtime.alloc.keep_image_buffers`);
 * ``mmap 32 MiB (before)``: the configuration before the fix, reproduced with
   glibc's own environment tunables (mmap and trim thresholds at 32 MiB, top
   pad 0, mmap allowed). Setting any ``MALLOC_*_`` variable also makes
@@ -42,9 +42,9 @@ from benchmarks.measure import (
     rotate,
     with_mode,
 )
-from imgbench.metrics import TransmitterMetrics
-from imgbench.settings import MIB
-from imgbench.telemetry import configure_logging
+from imgbench.config.settings import MIB
+from imgbench.observe.logs import configure_logging
+from imgbench.observe.metrics import TransmitterMetrics
 from transmitter.runner import Harness, new_run_id
 from transmitter.senders import make_sender
 
