@@ -6,11 +6,19 @@ any decoding; the core decodes and validates, verifies length and SHA-256,
 records the measurement (metrics, span, run record) and returns the Ack bytes.
 Nothing is written to disk inside that path; ``--save-dir`` writes happen
 after the ack is returned.
+
+Clock probes (contract revision 2, ``proto/README.md``) take the same entry
+point and the same receive stamp (t2); they are answered at once, without
+waiting for a slot or any hashing, with t3 read just before the reply is
+serialised. The completed exchanges they echo are kept per run; the run's
+clock estimate (:func:`imgbench.measure.clock.estimate_run`) corrects its
+transmission times and refuses an image sent "in the future" (reason ``clock``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,11 +30,13 @@ from opentelemetry.trace import Tracer
 
 from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
-from imgbench.errors import DuplicateImage, InvalidField, WireError
+from imgbench.errors import ClockError, DuplicateImage, InvalidField, WireError, WrongFrameType
+from imgbench.measure.clock import Probe, RunClock, estimate_run
 from imgbench.measure.results import NS, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import ReceiverMetrics
 from imgbench.observe.tracing import context_from_traceparent
+from imgbench.runtime.resources import boot_id
 from imgbench.wire import Clock, ImageMeta
 
 log = get_logger("receiver")
@@ -73,9 +83,45 @@ class RunRecord:
     warmup: int = 0
     integrity_failures: int = 0
     completed_at: float | None = None
+    #: Echoed clock probe exchanges: group -> probe id -> (t1, t2, t3, t4).
+    probes: dict[int, dict[int, Probe]] = field(default_factory=dict)
+    #: The transmitter's boot id, from its probes ("" when unknown).
+    transmitter_boot_id: str = ""
+    #: The clock estimate from ``probes``; None before the first exchange or when refused.
+    clock: RunClock | None = None
+    #: Why there is no estimate although probes arrived (empty otherwise).
+    clock_error: str = ""
+
+    def corrected(self) -> list[Sample]:
+        """Measured samples in sequence order, with corrected times when the clock is estimated.
+
+        Corrected at read time, so every sample uses the latest estimate
+        (interpolated between the probe groups around it once they are in).
+        A sample the estimate cannot correct stays raw (its status says so).
+        """
+        samples = [self.samples[k] for k in sorted(self.samples)]
+        clock = self.clock
+        if clock is None or clock.shared:
+            return samples
+        out = []
+        for s in samples:
+            try:
+                value, bound = clock.correct(s.raw_transmission_ns, s.scheduled_ns)
+            except ClockError:
+                return samples
+            out.append(dataclasses.replace(s, transmission_ns=value, bound_ns=bound))
+        return out
+
+    def clock_dict(self) -> dict[str, Any]:
+        """``status`` (shared / corrected / uncorrected), ``why``, and the estimate."""
+        if self.clock is None:
+            why = self.clock_error or "no clock probes received (a revision-1 transmitter)"
+            return {"status": "uncorrected", "why": why}
+        status = "shared" if self.clock.shared else "corrected"
+        return {"status": status, **self.clock.as_dict()}
 
     def to_dict(self) -> dict[str, Any]:
-        samples = [self.samples[k] for k in sorted(self.samples)]
+        samples = self.corrected()
         return {
             "run_id": self.run_id,
             "protocol": self.protocol,
@@ -93,12 +139,15 @@ class RunRecord:
                     "send_ns": s.send_ns,
                     "receive_ns": s.receive_ns,
                     "transmission_s": s.transmission_s,
+                    "raw_transmission_s": s.raw_transmission_ns / NS,
+                    "bound_s": s.bound_ns / NS,
                     "image_bytes": s.image_bytes,
                     "checksum_ok": s.checksum_ok,
                 }
                 for s in samples
             ],
             "figures": compute_figures(samples).as_dict() if samples else None,
+            "clock": self.clock_dict(),
         }
 
 
@@ -120,24 +169,111 @@ class ReceiverCore:
     # -- the one entry point ---------------------------------------------
 
     async def handle(
-        self, raw: bytes | str | Assembled, stamp: Stamp, *, protocol: str, mode: str
+        self,
+        raw: bytes | str | Assembled,
+        stamp: Stamp,
+        *,
+        protocol: str,
+        mode: str,
+        probe_only: bool = False,
     ) -> tuple[ImageMeta, bytes]:
-        """Process one message; returns its metadata and the Ack bytes.
+        """Process one message (image or clock probe); returns its metadata and the Ack bytes.
 
-        Raises :class:`~imgbench.errors.WireError` (already counted) when the
-        message is refused; the adapter turns it into its transport's error.
+        ``probe_only``: the message may only be a clock probe (a binary frame on the
+        WebSocket json endpoint). Raises :class:`~imgbench.errors.WireError`
+        (already counted) when the message is refused; the adapter turns it into
+        its transport's error.
         """
+        try:
+            try:
+                decoded = self._decode(raw, protocol, mode)
+            except WireError:
+                if not probe_only:
+                    raise
+                decoded = None
+            if probe_only and (decoded is None or decoded[0].probe is None):
+                raise WrongFrameType(f"binary frame on the {mode} endpoint (only clock probes)")
+            assert decoded is not None
+            if decoded[0].probe is not None:
+                # Answered at once: a probe never waits for a slot or an image's hashing.
+                return decoded[0], self._answer_probe(decoded[0], stamp)
+        except WireError as exc:
+            self.reject(protocol, exc)
+            raise
         async with self._slots:
             if self._telemetry:
                 self.metrics.in_flight.inc()
             try:
-                return await self._handle(raw, stamp, protocol, mode)
+                return await self._handle(decoded, stamp, protocol, mode)
             except WireError as exc:
                 self.reject(protocol, exc)
                 raise
             finally:
                 if self._telemetry:
                     self.metrics.in_flight.dec()
+
+    def _decode(
+        self, raw: bytes | str | Assembled, protocol: str, mode: str
+    ) -> tuple[ImageMeta, bytes | memoryview, int]:
+        limit = self.settings.max_message_bytes
+        if isinstance(raw, Assembled):
+            return raw.meta, raw.data, raw.message_bytes
+        if isinstance(raw, str):
+            meta, text_data = wire.decode_json_image(
+                raw, max_bytes=limit, protocol=protocol, mode=mode
+            )
+            return meta, text_data, len(raw)
+        # A view into raw for binary messages: no copy.
+        meta, data = wire.decode_image(raw, max_bytes=limit, protocol=protocol, mode=mode)
+        return meta, data, len(raw)
+
+    def _answer_probe(self, meta: ImageMeta, stamp: Stamp) -> bytes:
+        """Keep the echoed exchanges, re-estimate, and reply with t2 and t3."""
+        probe = meta.probe
+        assert probe is not None
+        record = self._record(meta)
+        if probe.completed:
+            try:
+                exchanges = [
+                    (x.group, x.id, Probe(x.t1, x.t2, x.t3, x.t4)) for x in probe.completed
+                ]
+            except ClockError as exc:
+                raise ClockError(f"echoed exchange refused: {exc}") from exc
+            for group, probe_id, p in exchanges:
+                record.probes.setdefault(group, {})[probe_id] = p
+            record.transmitter_boot_id = probe.boot_id
+            self._estimate(record)
+        receive_ns = stamp.on(meta.clock)
+        if self._telemetry:
+            self.metrics.probes.labels(meta.protocol, meta.mode).inc()
+        return wire.encode_probe_reply(
+            id=probe.id,
+            receive_time_ns=receive_ns,
+            reply_time_ns=wire.read_clock(meta.clock),  # t3: as late as possible
+            clock=meta.clock,
+            boot_id=boot_id(),
+        )
+
+    def _estimate(self, record: RunRecord) -> None:
+        groups = [list(record.probes[g].values()) for g in sorted(record.probes)]
+        try:
+            record.clock = estimate_run(
+                groups, transmitter_boot_id=record.transmitter_boot_id, receiver_boot_id=boot_id()
+            )
+            record.clock_error = ""
+        except ClockError as exc:
+            if record.clock_error != str(exc):
+                log.warning(
+                    "clock estimate refused",
+                    run_id=record.run_id,
+                    protocol=record.protocol,
+                    mode=record.mode,
+                    detail=str(exc),
+                )
+            record.clock, record.clock_error = None, str(exc)
+            return
+        if record.completed_at is not None:
+            self.metrics.clock_estimated(record.protocol, record.mode, record.clock_dict())
 
     def log_disconnect(self, protocol: str, detail: str) -> None:
         """Log an abnormal end of a connection or stream (the caller counts it)."""
@@ -149,36 +285,34 @@ class ReceiverCore:
         log.warning("message rejected", protocol=protocol, reason=exc.reason, detail=str(exc))
 
     async def _handle(
-        self, raw: bytes | str | Assembled, stamp: Stamp, protocol: str, mode: str
+        self,
+        decoded: tuple[ImageMeta, bytes | memoryview, int],
+        stamp: Stamp,
+        protocol: str,
+        mode: str,
     ) -> tuple[ImageMeta, bytes]:
-        limit = self.settings.max_message_bytes
-        data: bytes | memoryview  # a view into raw for binary messages: no copy
-        if isinstance(raw, Assembled):
-            meta, data, message_bytes = raw.meta, raw.data, raw.message_bytes
-        elif isinstance(raw, str):
-            meta, data = wire.decode_json_image(raw, max_bytes=limit, protocol=protocol, mode=mode)
-        else:
-            meta, data = wire.decode_image(raw, max_bytes=limit, protocol=protocol, mode=mode)
-        if not isinstance(raw, Assembled):
-            message_bytes = len(raw)
+        meta, data, message_bytes = decoded
         receive_ns = stamp.on(meta.clock)
         record = self._record(meta)
         if not meta.warmup and meta.sequence in record.samples:
             raise DuplicateImage(f"sequence {meta.sequence} of run {meta.run_id} already received")
+        raw_ns = receive_ns - meta.start_ns
+        # Sent "in the future": refused (reason clock), never recorded as a negative time.
+        corrected_ns, bound_ns = self._check_time(record, raw_ns, meta.start_ns)
 
         if len(data) >= THREAD_HASH_BYTES:
             actual = await asyncio.to_thread(wire.digest, data)
         else:
             actual = wire.digest(data)
         checksum_ok = actual == meta.sha256
-        transmission_ns = receive_ns - meta.start_ns
+        transmission_ns = raw_ns if corrected_ns is None else corrected_ns
         labels = (protocol, mode)
 
         span = (
             self._tracer.start_span(
                 "receive image",
                 context=context_from_traceparent(meta.traceparent),
-                start_time=stamp.realtime_ns,
+                start_time=stamp.realtime_ns - self._span_shift(record, meta),
                 attributes={
                     "imgbench.protocol": protocol,
                     "imgbench.mode": mode,
@@ -187,70 +321,141 @@ class ReceiverCore:
                     "imgbench.warmup": meta.warmup,
                     "imgbench.bytes": len(data),
                     "imgbench.transmission_s": transmission_ns / NS,
+                    "imgbench.raw_transmission_s": raw_ns / NS,
                     "imgbench.checksum_ok": checksum_ok,
+                    **self._clock_attributes(record, meta),
                 },
             )
             if self._telemetry
             else trace.INVALID_SPAN
         )
-        with trace.use_span(span, end_on_exit=True):
-            if not checksum_ok:
-                record.integrity_failures += 1
-                self.metrics.integrity.labels(*labels).inc()
-                span.set_status(trace.Status(trace.StatusCode.ERROR, "checksum mismatch"))
-                log.warning(
-                    "checksum mismatch",
-                    protocol=protocol,
-                    mode=mode,
-                    run_id=meta.run_id,
-                    sequence=meta.sequence,
-                    bytes=len(data),
-                )
-            elif meta.warmup:
-                record.warmup += 1
-                if self._telemetry:
-                    self.metrics.warmup.labels(*labels).inc()
-            else:
-                seconds = transmission_ns / NS
-                if self._telemetry:
-                    trace_id = format(span.get_span_context().trace_id, "032x")
-                    self.metrics.transmission.labels(*labels).observe(
-                        seconds, exemplar={"trace_id": trace_id}
-                    )
-                    self.metrics.images.labels(*labels).inc()
-                    self.metrics.bytes.labels(*labels).inc(len(data))
-                record.samples[meta.sequence] = Sample(
-                    sequence=meta.sequence,
-                    scheduled_ns=meta.start_ns,
-                    send_ns=meta.send_time_ns,
-                    receive_ns=receive_ns,
-                    ack_ns=receive_ns,  # the transmitter records its own ack time
-                    image_bytes=len(data),
-                    message_bytes=message_bytes,
-                    checksum_ok=True,
-                )
-                log.debug(
-                    "image received",
-                    protocol=protocol,
-                    mode=mode,
-                    run_id=meta.run_id,
-                    sequence=meta.sequence,
-                    bytes=len(data),
-                    transmission_s=seconds,
-                )
-                if len(record.samples) == record.total:
-                    self._complete(record)
+        with trace.use_span(span, end_on_exit=False):
+            try:
+                self._account(
+                    record, meta, span, data, message_bytes, receive_ns, transmission_ns,
+                    (corrected_ns, bound_ns), checksum_ok, labels,
+                )  # fmt: skip
+            finally:
+                span.end(time.time_ns() - self._span_shift(record, meta))
         ack = wire.encode_ack(
             sequence=meta.sequence,
             receive_time_ns=receive_ns,
             bytes_received=len(data),
             checksum_ok=checksum_ok,
-            transmission_ns=transmission_ns,
+            transmission_ns=raw_ns,
             warmup=meta.warmup,
         )
         if self.settings.save_dir is not None:
             self._save_later(meta, data)
         return meta, ack
+
+    def _check_time(self, record: RunRecord, raw_ns: int, start_ns: int) -> tuple[int | None, int]:
+        """Corrected time and bound, or (None, 0) uncorrected; ClockError when negative beyond it.
+
+        Without an estimate (no probes yet, a revision-1 transmitter) the raw
+        time itself must not be negative: that is a send time in the future on
+        a shared clock, and across hosts an uncorrectable figure.
+        """
+        if record.clock is None:
+            if raw_ns < 0:
+                raise ClockError(
+                    f"transmission time {raw_ns} ns is negative and no clock probe corrects it:"
+                    " the send time is later than the receive time"
+                )
+            return None, 0
+        value, bound = record.clock.check(raw_ns, start_ns)
+        if record.clock.shared:
+            return None, 0
+        return value, bound
+
+    @staticmethod
+    def _span_shift(record: RunRecord, meta: ImageMeta) -> int:
+        """Realtime ns to subtract from the receiver's span times to put them on the
+        transmitter's clock: the estimated offset when the run's probes measured the
+        realtime clocks and they are not shared; otherwise 0 (the monotonic offset says
+        nothing about realtime, the span carries it as attributes instead)."""
+        clock = record.clock
+        if clock is None or clock.shared or meta.clock != Clock.CLOCK_REALTIME:
+            return 0
+        return clock.offset_at(meta.start_ns)[0]
+
+    @staticmethod
+    def _clock_attributes(record: RunRecord, meta: ImageMeta) -> dict[str, Any]:
+        clock = record.clock
+        if clock is None:
+            return {"imgbench.clock.status": "uncorrected"}
+        offset, bound = clock.offset_at(meta.start_ns)
+        return {
+            "imgbench.clock.status": "shared" if clock.shared else "corrected",
+            "imgbench.clock.offset_ns": offset,
+            "imgbench.clock.bound_ns": bound,
+            "imgbench.clock.name": "realtime"
+            if meta.clock == Clock.CLOCK_REALTIME
+            else "monotonic",
+        }
+
+    def _account(
+        self,
+        record: RunRecord,
+        meta: ImageMeta,
+        span: trace.Span,
+        data: bytes | memoryview,
+        message_bytes: int,
+        receive_ns: int,
+        transmission_ns: int,
+        correction: tuple[int | None, int],
+        checksum_ok: bool,
+        labels: tuple[str, str],
+    ) -> None:
+        protocol, mode = labels
+        if not checksum_ok:
+            record.integrity_failures += 1
+            self.metrics.integrity.labels(*labels).inc()
+            span.set_status(trace.Status(trace.StatusCode.ERROR, "checksum mismatch"))
+            log.warning(
+                "checksum mismatch",
+                protocol=protocol,
+                mode=mode,
+                run_id=meta.run_id,
+                sequence=meta.sequence,
+                bytes=len(data),
+            )
+        elif meta.warmup:
+            record.warmup += 1
+            if self._telemetry:
+                self.metrics.warmup.labels(*labels).inc()
+        else:
+            seconds = transmission_ns / NS
+            if self._telemetry:
+                trace_id = format(span.get_span_context().trace_id, "032x")
+                self.metrics.transmission.labels(*labels).observe(
+                    seconds, exemplar={"trace_id": trace_id}
+                )
+                self.metrics.images.labels(*labels).inc()
+                self.metrics.bytes.labels(*labels).inc(len(data))
+            record.samples[meta.sequence] = Sample(
+                sequence=meta.sequence,
+                scheduled_ns=meta.start_ns,
+                send_ns=meta.send_time_ns,
+                receive_ns=receive_ns,
+                ack_ns=receive_ns,  # the transmitter records its own ack time
+                image_bytes=len(data),
+                message_bytes=message_bytes,
+                checksum_ok=True,
+                transmission_ns=correction[0],
+                bound_ns=correction[1],
+            )
+            log.debug(
+                "image received",
+                protocol=protocol,
+                mode=mode,
+                run_id=meta.run_id,
+                sequence=meta.sequence,
+                bytes=len(data),
+                transmission_s=seconds,
+            )
+            if len(record.samples) == record.total:
+                self._complete(record)
 
     # -- runs ----------------------------------------------------------------
 
@@ -284,11 +489,12 @@ class ReceiverCore:
 
     def _complete(self, record: RunRecord) -> None:
         record.completed_at = time.time()
-        samples = [record.samples[k] for k in sorted(record.samples)]
+        samples = record.corrected()
         figures = compute_figures(samples)
         self.metrics.run_completed(
             record.protocol, record.mode, figures, [(s.sequence, s.transmission_s) for s in samples]
         )
+        self.metrics.clock_estimated(record.protocol, record.mode, record.clock_dict())
         # The canonical log line of a run: the three figures in one place.
         log.info(
             "run completed",

@@ -6,7 +6,8 @@ stamp is taken when the last fragment is in, as for a single frame.
 
 Endpoints: ``/v1/images`` (binary mode: ImageMessage bytes) and
 ``/v1/images/json`` (json mode: the same fields with base64 data in a text
-frame). Message-level problems (malformed bytes, a text frame on the binary
+frame; clock probes are binary ``ImageMessage`` frames on both endpoints, answered
+at once on the same socket). Message-level problems (malformed bytes, a text frame on the binary
 endpoint, an invalid field) are answered with an Ack whose ``error`` is the
 reason, and the connection stays open; a message above the limit makes the
 websockets library close the connection with code 1009 (message too big).
@@ -68,15 +69,20 @@ class WebSocketAdapter:
         try:
             async for message in connection:
                 stamp = Stamp.now()
-                if isinstance(message, str) != expects_text:
-                    exc = WrongFrameType(
-                        f"{'binary' if expects_text else 'text'} frame on the {mode} endpoint"
-                    )
+                if isinstance(message, str) and not expects_text:
+                    exc = WrongFrameType(f"text frame on the {mode} endpoint")
                     self.core.reject(PROTOCOL, exc)
                     await connection.send(error_ack(exc))
                     continue
                 try:
-                    _, ack = await self.core.handle(message, stamp, protocol=PROTOCOL, mode=mode)
+                    # A binary frame on the json endpoint may only be a clock probe.
+                    _, ack = await self.core.handle(
+                        message,
+                        stamp,
+                        protocol=PROTOCOL,
+                        mode=mode,
+                        probe_only=expects_text and isinstance(message, bytes),
+                    )
                 except WireError as exc:
                     await connection.send(error_ack(exc))
                     continue

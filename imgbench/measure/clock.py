@@ -62,6 +62,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from imgbench.errors import ClockError
+from imgbench.wire import names
 
 __all__ = [
     "DEFAULT_MAX_DRIFT_PPM",
@@ -84,8 +85,8 @@ PROBES_PER_GROUP: Final = 8
 #: Largest drift assumed inside a group and when no second group exists yet, in ppm:
 #: RFC 5905's frequency tolerance (MAXFREQ, 500 ppm), the most NTP will ever correct.
 DEFAULT_MAX_DRIFT_PPM: Final = 500
-#: Revision of the imgbench.v1 contract that introduced clock probes (1 = images only).
-PROBE_REVISION: Final = 2
+#: Revision of the contract that introduced clock probes (written once, in imgbench.wire.names).
+PROBE_REVISION: Final = names.PROBE_REVISION
 #: ``ClockEstimate.method`` of every estimate made here.
 METHOD: Final = "lowest-delay third, interval intersection, linear drift"
 

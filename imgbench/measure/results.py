@@ -15,6 +15,15 @@ Definitions (all times in seconds, all clocks the message clock of the run):
 * **throughput**: image bytes of all measured images divided by the cumulative
   transmission time, in MB/s (10^6 bytes per second).
 
+Across two hosts the receive stamp is on the receiver's clock and the send stamp
+on the transmitter's: the raw difference includes the offset between the clocks.
+Such a sample carries ``transmission_ns``, the time corrected with the run's
+clock estimate (:mod:`imgbench.measure.clock`), and ``bound_ns``, the largest
+error of that correction; every figure above then uses the corrected times, and
+``bound_s`` figures say how far they may be off. On a shared clock (one host)
+nothing is corrected and the bound is 0. Round-trip time reads one clock and is
+never corrected.
+
 Warm-up images are kept in ``warmup_samples`` and excluded from all figures.
 """
 
@@ -44,10 +53,29 @@ class Sample:
     image_bytes: int
     message_bytes: int
     checksum_ok: bool
+    #: Clock-corrected transmission time (ns), None when not corrected (shared or unknown offset).
+    transmission_ns: int | None = None
+    #: Largest error of ``transmission_ns`` (ns); 0 when exact.
+    bound_ns: int = 0
+
+    @property
+    def raw_transmission_ns(self) -> int:
+        """Receive stamp minus scheduled start as measured, offset included."""
+        return self.receive_ns - self.scheduled_ns
 
     @property
     def transmission_s(self) -> float:
-        return (self.receive_ns - self.scheduled_ns) / NS
+        """The corrected transmission time when there is one, else the raw one."""
+        if self.transmission_ns is not None:
+            return self.transmission_ns / NS
+        return self.raw_transmission_ns / NS
+
+    @property
+    def arrival_ns(self) -> int:
+        """Receive-complete time on the transmitter's clock (corrected when possible)."""
+        if self.transmission_ns is not None:
+            return self.scheduled_ns + self.transmission_ns
+        return self.receive_ns
 
     @property
     def queue_s(self) -> float:
@@ -69,9 +97,15 @@ class Figures:
     total_transfer_s: float
     cumulative_transmission_s: float
     throughput_mb_s: float
+    #: Largest clock-correction bound of one transmission time (s); 0 when exact.
+    transmission_bound_s: float = 0.0
+    #: Bound of the cumulative transmission time (sum of the bounds, s).
+    cumulative_bound_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "transmission_bound_s": self.transmission_bound_s,
+            "cumulative_bound_s": self.cumulative_bound_s,
             "images": self.images,
             "transmission": self.transmission.as_dict(),
             "round_trip": self.round_trip.as_dict(),
@@ -94,10 +128,12 @@ def compute_figures(samples: list[Sample]) -> Figures:
         transmission=summarize(transmission),
         round_trip=summarize([s.round_trip_s for s in samples]),
         queue=summarize([s.queue_s for s in samples]),
-        total_transfer_s=(max(s.receive_ns for s in samples) - min(s.scheduled_ns for s in samples))
+        total_transfer_s=(max(s.arrival_ns for s in samples) - min(s.scheduled_ns for s in samples))
         / NS,
         cumulative_transmission_s=cumulative,
         throughput_mb_s=total_bytes / cumulative / 1e6 if cumulative > 0 else math.inf,
+        transmission_bound_s=max(s.bound_ns for s in samples) / NS,
+        cumulative_bound_s=sum(s.bound_ns for s in samples) / NS,
     )
 
 
@@ -121,6 +157,10 @@ class ProtocolRun:
     #: Resource costs measured around the run (CPU seconds, peak RSS bytes ...).
     costs: dict[str, float] = field(default_factory=dict)
     started_at: str = ""
+    #: The run's clock estimate: ``status`` ("shared", "corrected", "uncorrected"),
+    #: ``why`` when uncorrected, and the summary of
+    #: :meth:`imgbench.measure.clock.RunClock.as_dict` (offset, bound, drift, groups).
+    clock: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -135,6 +175,7 @@ class ProtocolRun:
         out["samples"] = [asdict(s) for s in self.samples]
         out["warmup_samples"] = [asdict(s) for s in self.warmup_samples]
         out["costs"] = dict(self.costs)
+        out["clock"] = dict(self.clock)
         out["figures"] = self.figures().as_dict() if self.samples else None
         return out
 
@@ -145,6 +186,7 @@ class ProtocolRun:
             samples=[Sample(**s) for s in data["samples"]],
             warmup_samples=[Sample(**s) for s in data.get("warmup_samples", [])],
             costs=dict(data.get("costs", {})),
+            clock=dict(data.get("clock", {})),
         )
 
 

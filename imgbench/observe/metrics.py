@@ -63,6 +63,8 @@ SEND_ERROR_REASONS: Final = (
     "integrity",  # the receiver reported a checksum mismatch
 )
 STATS: Final = ("min", "p50", "p90", "p99", "max", "mean")
+#: How a run's transmission times relate to the clocks (``imgbench_run_clock_status``).
+CLOCK_STATUSES: Final = ("shared", "corrected", "uncorrected")
 #: Per-image gauges of the last run exist for sequence numbers below this.
 PER_IMAGE_SERIES: Final = 100
 
@@ -102,6 +104,49 @@ class _RunGauges:
             labels,
             registry=registry,
         )
+        self.clock_offset = Gauge(
+            "imgbench_run_clock_offset_seconds",
+            f"Last completed run ({side}): estimated receiver clock minus transmitter clock"
+            " at the first probe group (0 when shared or unknown).",
+            labels,
+            registry=registry,
+        )
+        self.clock_bound = Gauge(
+            "imgbench_run_clock_bound_seconds",
+            f"Last completed run ({side}): largest error of the clock offset estimate"
+            " (0 when shared or unknown).",
+            labels,
+            registry=registry,
+        )
+        self.clock_drift = Gauge(
+            "imgbench_run_clock_drift_ratio",
+            f"Last completed run ({side}): estimated clock drift (seconds per second;"
+            " 1e-6 = 1 ppm), 0 when not measured.",
+            labels,
+            registry=registry,
+        )
+        self.clock_status = Gauge(
+            "imgbench_run_clock_status",
+            f"Last completed run ({side}): 1 for how its transmission times relate to the"
+            " clocks (shared, corrected, uncorrected), 0 for the others.",
+            (*labels, "status"),
+            registry=registry,
+        )
+
+    def clock_estimated(self, protocol: str, mode: str, clock: dict[str, object]) -> None:
+        """Publish a run's clock estimate (``RunRecord.clock_dict`` / ``ProtocolRun.clock``)."""
+        status = str(clock.get("status", "uncorrected"))
+        for name in CLOCK_STATUSES:
+            self.clock_status.labels(protocol, mode, name).set(1 if name == status else 0)
+        measured = status == "corrected"
+
+        def number(key: str, scale: float) -> float:
+            value = clock.get(key)
+            return float(value) * scale if measured and isinstance(value, int | float) else 0.0
+
+        self.clock_offset.labels(protocol, mode).set(number("offset_ns", 1e-9))
+        self.clock_bound.labels(protocol, mode).set(number("bound_ns", 1e-9))
+        self.clock_drift.labels(protocol, mode).set(number("drift_ppm", 1e-6))
 
 
 def _set_stats(gauge: Gauge, protocol: str, mode: str, summary: Summary) -> None:
@@ -159,6 +204,12 @@ class ReceiverMetrics:
             ("protocol",),
             registry=r,
         )
+        self.probes = Counter(
+            "imgbench_clock_probes",
+            "Clock probes answered (contract revision 2).",
+            pm,
+            registry=r,
+        )
         self.in_flight = Gauge(
             "imgbench_images_in_flight",
             "Images received and not yet acknowledged.",
@@ -193,12 +244,23 @@ class ReceiverMetrics:
         # Children created up front: series exist at 0 before the first image,
         # so increase() also sees the first run.
         for protocol, mode in PROTOCOL_MODES:
-            for metric in (self.transmission, self.images, self.bytes, self.warmup, self.integrity):
+            for metric in (
+                self.transmission,
+                self.images,
+                self.bytes,
+                self.warmup,
+                self.integrity,
+                self.probes,
+            ):
                 metric.labels(protocol, mode)
         for protocol in MODES:
             self.disconnects.labels(protocol)
             for reason in REJECT_REASONS:
                 self.rejected.labels(protocol, reason)
+
+    def clock_estimated(self, protocol: str, mode: str, clock: dict[str, object]) -> None:
+        """Publish a completed run's clock estimate (again when a later probe group refines it)."""
+        self.run.clock_estimated(protocol, mode, clock)
 
     def run_completed(
         self, protocol: str, mode: str, figures: Figures, per_image: list[tuple[int, float]]

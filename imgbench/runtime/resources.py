@@ -47,3 +47,22 @@ def reset_peak_rss() -> bool:
 
 def snapshot() -> dict[str, float]:
     return {"cpu_s": cpu_seconds(), "rss_bytes": rss_bytes(), "peak_rss_bytes": peak_rss_bytes()}
+
+
+_BOOT_ID: str | None = None
+
+
+def boot_id() -> str:
+    """This kernel's boot id (``/proc/sys/kernel/random/boot_id``), "" when unreadable.
+
+    Sent with clock probes: two processes with the same boot id run on one
+    kernel (they may still read different CLOCK_MONOTONICs in different time
+    namespaces, which the probes detect). Read once: it cannot change.
+    """
+    global _BOOT_ID
+    if _BOOT_ID is None:
+        try:
+            _BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:64]
+        except OSError:
+            _BOOT_ID = ""
+    return _BOOT_ID

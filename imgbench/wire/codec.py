@@ -21,7 +21,16 @@ from typing import Any, Final
 from google.protobuf.message import DecodeError
 
 from imgbench.errors import InvalidField, MalformedMessage, OversizedMessage
-from imgbench.v1.imgbench_pb2 import Ack, Clock, ImageChunk, ImageMessage
+from imgbench.v1.imgbench_pb2 import (
+    Ack,
+    Clock,
+    ClockExchange,
+    ClockProbe,
+    ClockProbeReply,
+    ImageChunk,
+    ImageMessage,
+)
+from imgbench.wire import names
 
 __all__ = [
     "MODES",
@@ -29,17 +38,23 @@ __all__ = [
     "Ack",
     "ChunkAssembler",
     "Clock",
+    "Exchange",
     "ImageMessage",
     "ImageMeta",
+    "ProbeInfo",
+    "ProbeReply",
     "decode_ack",
     "decode_image",
     "decode_json_image",
+    "decode_probe_reply",
     "digest",
     "encode_ack",
     "encode_chunks",
     "encode_image",
     "encode_image_parts",
     "encode_json_image",
+    "encode_probe",
+    "encode_probe_reply",
     "read_clock",
 ]
 
@@ -72,8 +87,52 @@ def digest(data: bytes | memoryview) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class Exchange:
+    """One completed clock probe exchange as echoed by the transmitter (``ClockExchange``).
+
+    Integer nanoseconds: ``t1``/``t4`` on the transmitter's clock, ``t2``/``t3``
+    on the receiver's. Not checked here: :class:`imgbench.measure.clock.Probe`
+    refuses impossible stamps.
+    """
+
+    id: int
+    group: int
+    t1: int
+    t2: int
+    t3: int
+    t4: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeInfo:
+    """The ``ClockProbe`` of a probe message (revision 2); t1 is ``ImageMeta.send_time_ns``."""
+
+    id: int
+    revision: int
+    group: int
+    completed: tuple[Exchange, ...] = ()
+    #: The transmitter's kernel boot id, empty when unknown.
+    boot_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReply:
+    """The receiver's half of an exchange (``ClockProbeReply``): t2, t3 in ns on ``clock``."""
+
+    id: int
+    receive_time_ns: int
+    reply_time_ns: int
+    clock: int
+    boot_id: str
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
 class ImageMeta:
-    """Everything about one send except the payload itself."""
+    """Everything about one send except the payload itself.
+
+    ``probe`` is set on a clock probe, which carries no image (``sha256`` empty).
+    """
 
     run_id: str
     protocol: str
@@ -89,6 +148,7 @@ class ImageMeta:
     #: 0 means "same as send_time_ns" (closed loop).
     scheduled_time_ns: int = 0
     repetition: int = 0
+    probe: ProbeInfo | None = None
 
     @property
     def start_ns(self) -> int:
@@ -144,7 +204,31 @@ def _meta_message(meta: ImageMeta) -> ImageMessage:
         warmup=meta.warmup,
         scheduled_time_ns=meta.scheduled_time_ns,
         repetition=meta.repetition,
+        probe=None if meta.probe is None else _probe_message(meta.probe),
     )
+
+
+def _probe_message(info: ProbeInfo) -> ClockProbe:
+    return ClockProbe(
+        id=info.id,
+        revision=info.revision,
+        group=info.group,
+        boot_id=info.boot_id,
+        completed=[
+            ClockExchange(id=x.id, group=x.group, t1_ns=x.t1, t2_ns=x.t2, t3_ns=x.t3, t4_ns=x.t4)
+            for x in info.completed
+        ],
+    )
+
+
+def encode_probe(meta: ImageMeta) -> bytes:
+    """Serialize a clock probe: ``meta.probe`` set, no image, ``send_time_ns`` = t1.
+
+    Read t1 just before calling this (serialising a probe takes microseconds).
+    """
+    if meta.probe is None or meta.sha256:
+        raise ValueError("a clock probe needs meta.probe and no sha256")
+    return _meta_message(meta).SerializeToString()
 
 
 def decode_image(
@@ -170,13 +254,28 @@ def decode_image(
         raise MalformedMessage(f"not an ImageMessage: {exc}") from exc
     meta = _meta_of(msg)
     validate(meta, protocol=protocol, mode=mode)
+    if meta.probe is not None and (msg.data if split is None else split[2] > split[1]):
+        raise InvalidField("a clock probe must not carry image data")
     if split is None:
         return meta, msg.data
     return meta, memoryview(raw)[split[1] : split[2]]
 
 
 def _meta_of(msg: ImageMessage) -> ImageMeta:
+    probe = None
+    if msg.HasField("probe"):
+        p = msg.probe
+        probe = ProbeInfo(
+            id=p.id,
+            revision=p.revision,
+            group=p.group,
+            completed=tuple(
+                Exchange(x.id, x.group, x.t1_ns, x.t2_ns, x.t3_ns, x.t4_ns) for x in p.completed
+            ),
+            boot_id=p.boot_id,
+        )
     return ImageMeta(
+        probe=probe,
         run_id=msg.run_id,
         protocol=msg.protocol,
         mode=msg.mode,
@@ -334,10 +433,25 @@ def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:
             raise IndexError("varint longer than 10 bytes")
 
 
+#: Most completed exchanges one probe may echo (a run's probes fit many times over).
+MAX_ECHOED_EXCHANGES: Final = 4096
+#: Longest boot id accepted (a Linux boot id is a 36-character UUID).
+_BOOT_ID_MAX: Final = 64
+
+
 def validate(meta: ImageMeta, *, protocol: str, mode: str) -> None:
-    """Raise :class:`InvalidField` unless ``meta`` is acceptable on ``protocol``/``mode``."""
+    """Raise :class:`InvalidField` unless ``meta`` is acceptable on ``protocol``/``mode``.
+
+    A clock probe (``meta.probe`` set) is checked as a probe: run fields, clock
+    and t1 as for an image, but no sha256, sequence 0, not warm-up, no
+    scheduled time; it may arrive on its run's probe method
+    (:data:`~imgbench.wire.names.PROBE_MODE_OF`: a chunked run probes through Send).
+    """
     if not _RUN_ID.match(meta.run_id):
         raise InvalidField("run_id must be 1-64 characters of [A-Za-z0-9._-]")
+    if meta.probe is not None:
+        _validate_probe(meta, protocol=protocol, mode=mode)
+        return
     if meta.protocol != protocol or meta.mode != mode:
         raise InvalidField(
             f"message says {meta.protocol}/{meta.mode} but arrived on {protocol}/{mode}"
@@ -357,6 +471,37 @@ def validate(meta: ImageMeta, *, protocol: str, mode: str) -> None:
     if len(meta.content_type) > 100:
         raise InvalidField("content_type longer than 100 characters")
     if meta.traceparent and not _TRACEPARENT.match(meta.traceparent):
+        raise InvalidField("traceparent is not a W3C trace context")
+
+
+def _validate_probe(meta: ImageMeta, *, protocol: str, mode: str) -> None:
+    probe = meta.probe
+    assert probe is not None
+    arrives_on = names.PROBE_MODE_OF.get(meta.mode, meta.mode)
+    if meta.protocol != protocol or arrives_on != mode:
+        raise InvalidField(
+            f"probe says {meta.protocol}/{meta.mode} but arrived on {protocol}/{mode}"
+        )
+    if not 1 <= meta.total <= MAX_IMAGES_PER_RUN:
+        raise InvalidField(f"total must be 1..{MAX_IMAGES_PER_RUN}, got {meta.total}")
+    if meta.clock not in (Clock.CLOCK_MONOTONIC, Clock.CLOCK_REALTIME):
+        raise InvalidField(f"unknown clock {meta.clock}")
+    if meta.send_time_ns <= 0:
+        raise InvalidField("send_time_ns (t1) must be positive")
+    if meta.sha256 or meta.sequence or meta.warmup or meta.scheduled_time_ns:
+        raise InvalidField(
+            "a clock probe carries no image: sha256 empty, sequence 0, warmup false,"
+            " scheduled_time_ns 0"
+        )
+    if probe.revision < names.PROBE_REVISION:
+        raise InvalidField(f"probe revision {probe.revision} is below {names.PROBE_REVISION}")
+    if len(probe.completed) > MAX_ECHOED_EXCHANGES:
+        raise InvalidField(
+            f"{len(probe.completed)} echoed exchanges, more than {MAX_ECHOED_EXCHANGES}"
+        )
+    if len(probe.boot_id) > _BOOT_ID_MAX:
+        raise InvalidField(f"boot_id longer than {_BOOT_ID_MAX} characters")
+    if len(meta.traceparent) and not _TRACEPARENT.match(meta.traceparent):
         raise InvalidField("traceparent is not a W3C trace context")
 
 
@@ -447,6 +592,40 @@ def encode_ack(
         warmup=warmup,
         error=error,
     ).SerializeToString()
+
+
+def encode_probe_reply(
+    *, id: int, receive_time_ns: int, reply_time_ns: int, clock: int, boot_id: str
+) -> bytes:
+    """The Ack answering a clock probe: only ``probe_reply`` set (t2, t3, boot id, revision).
+
+    Read ``reply_time_ns`` (t3) immediately before calling this.
+    """
+    return Ack(
+        probe_reply=ClockProbeReply(
+            id=id,
+            receive_time_ns=receive_time_ns,
+            reply_time_ns=reply_time_ns,
+            clock=clock,  # type: ignore[arg-type]
+            boot_id=boot_id,
+            revision=names.PROBE_REVISION,
+        )
+    ).SerializeToString()
+
+
+def decode_probe_reply(ack: Ack) -> ProbeReply | None:
+    """The probe reply in ``ack``, or None (a revision-1 receiver, or a refusal)."""
+    if not ack.HasField("probe_reply"):
+        return None
+    r = ack.probe_reply
+    return ProbeReply(
+        id=r.id,
+        receive_time_ns=r.receive_time_ns,
+        reply_time_ns=r.reply_time_ns,
+        clock=r.clock,
+        boot_id=r.boot_id,
+        revision=r.revision,
+    )
 
 
 def decode_ack(raw: bytes) -> Ack:

@@ -24,10 +24,18 @@ UPLOAD: Final = f"/{GRPC_SERVICE}/{UPLOAD_METHOD}"
 #: framing. The receiver core enforces the exact limit, so oversized messages
 #: up to this headroom are still counted.
 GRPC_HEADROOM: Final = 1024 * 1024
+#: Revision of the imgbench.v1 contract this code speaks (1 = images only,
+#: 2 = clock probes); sent in ``ClockProbe.revision`` and ``ClockProbeReply.revision``.
+PROBE_REVISION: Final = 2
+#: Where a run's clock probes travel when it is not its images' method: a
+#: chunked gRPC run (images through ``Upload``) probes through ``Send``.
+PROBE_MODE_OF: Final[dict[str, str]] = {"chunked": "unary"}
 
 __all__ = [
     "GRPC_HEADROOM",
     "GRPC_SERVICE",
+    "PROBE_MODE_OF",
+    "PROBE_REVISION",
     "SEND",
     "SEND_METHOD",
     "SEND_STREAM",

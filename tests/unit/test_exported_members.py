@@ -11,8 +11,10 @@ import pytest
 
 EXPORTS = {
     "imgbench.wire": [
-        "MODES", "PROTOCOLS", "Ack", "ChunkAssembler", "Clock", "ImageMessage", "ImageMeta",
-        "decode_ack", "decode_image", "decode_json_image", "digest", "encode_ack",
+        "MODES", "PROTOCOLS", "Ack", "ChunkAssembler", "Clock", "Exchange", "ImageMessage",
+        "ImageMeta", "ProbeInfo", "ProbeReply", "decode_ack", "decode_image",
+        "decode_json_image", "decode_probe_reply", "digest", "encode_ack", "encode_probe",
+        "encode_probe_reply",
         "encode_chunks", "encode_image", "encode_image_parts", "encode_json_image", "read_clock",
     ],
     "imgbench.measure": [

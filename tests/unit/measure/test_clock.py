@@ -357,8 +357,18 @@ def test_probe_is_refused_by_a_revision_1_decoder_and_its_reply_round_trips() ->
         probe=ClockProbe(id=7, revision=PROBE_REVISION, group=0,
                          completed=[ClockExchange(id=6, t1_ns=1, t2_ns=2, t3_ns=3, t4_ns=4)]),
     ).SerializeToString()  # fmt: skip
+    # Revision 2 decodes it as a probe ...
+    meta, _ = wire.decode_image(probe, max_bytes=1 << 20, protocol="grpc", mode="unary")
+    assert meta.probe is not None and meta.probe.completed[0].t4 == 4
+    # ... while a revision-1 decoder, which does not know field 14, sees an image
+    # without a checksum and refuses it.
+    seen_by_revision_1 = ImageMessage.FromString(probe)
+    seen_by_revision_1.ClearField("probe")
     with pytest.raises(InvalidField, match="sha256 must be 32 bytes"):
-        wire.decode_image(probe, max_bytes=1 << 20, protocol="grpc", mode="unary")
+        wire.decode_image(
+            seen_by_revision_1.SerializeToString(), max_bytes=1 << 20, protocol="grpc",
+            mode="unary",
+        )  # fmt: skip
     # The probe field precedes data (14 < 15): the zero-copy split keeps it in the head.
     split = codec.split_data(probe)
     assert split is not None and ImageMessage.FromString(split[0]).probe.id == 7

@@ -1,0 +1,199 @@
+"""Clock probes over real sockets: the receiver answers on every transport, keeps
+the echoed exchanges, estimates the offset, and refuses a send time in the future."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+import pytest
+from websockets.asyncio.client import connect
+
+from imgbench import wire
+from imgbench.measure.clock import PROBES_PER_GROUP, Probe, estimate_run
+from imgbench.runtime.resources import boot_id
+from imgbench.wire import names
+
+from support import LiveReceiver
+
+Exchange = Callable[[bytes], Awaitable[bytes]]
+
+
+def counter(receiver: LiveReceiver, name: str, **labels: str) -> float:
+    value = receiver.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def probe_meta(protocol: str, mode: str, run_id: str, probe: wire.ProbeInfo) -> wire.ImageMeta:
+    return wire.ImageMeta(
+        run_id=run_id, protocol=protocol, mode=mode, sequence=0, total=2,
+        send_time_ns=time.monotonic_ns(), clock=wire.Clock.CLOCK_MONOTONIC, content_type="",
+        sha256=b"", probe=probe,
+    )  # fmt: skip
+
+
+async def probe_groups(
+    send: Exchange, protocol: str, mode: str, run_id: str, groups: int = 2
+) -> list[list[Probe]]:
+    """Send ``groups`` groups of probes, each echoing the previous exchange.
+
+    Returns the transmitter's view of every exchange, grouped."""
+    done: list[list[Probe]] = []
+    pending: list[wire.Exchange] = []
+    next_id = 1
+    for group in range(groups + 1):  # the extra round: one final probe echoing the rest
+        count = PROBES_PER_GROUP if group < groups else 1
+        done.append([])
+        for _ in range(count):
+            info = wire.ProbeInfo(
+                id=next_id, revision=names.PROBE_REVISION, group=group,
+                completed=tuple(pending), boot_id=boot_id(),
+            )  # fmt: skip
+            pending = []
+            meta = probe_meta(protocol, mode, run_id, info)
+            t1 = time.monotonic_ns()
+            meta = wire.ImageMeta(**{**_fields(meta), "send_time_ns": t1})
+            raw = await send(wire.encode_probe(meta))
+            t4 = time.monotonic_ns()
+            reply = wire.decode_probe_reply(wire.decode_ack(raw))
+            assert reply is not None, wire.decode_ack(raw)
+            assert reply.id == next_id and reply.revision == names.PROBE_REVISION
+            assert reply.boot_id == boot_id() and reply.clock == wire.Clock.CLOCK_MONOTONIC
+            pending.append(
+                wire.Exchange(next_id, group, t1, reply.receive_time_ns, reply.reply_time_ns, t4)
+            )
+            done[-1].append(Probe(t1, reply.receive_time_ns, reply.reply_time_ns, t4))
+            next_id += 1
+    return done[:groups]
+
+
+def _fields(meta: wire.ImageMeta) -> dict[str, object]:
+    return {name: getattr(meta, name) for name in meta.__slots__}
+
+
+def ws_url(receiver: LiveReceiver, path: str) -> str:
+    return f"ws://127.0.0.1:{receiver.server.ports['websocket']}{path}"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "mode"),
+    [("websocket", "binary"), ("websocket", "json"), ("grpc", "unary"), ("grpc", "chunked"),
+     ("grpc", "stream")],
+)  # fmt: skip
+async def test_probes_give_a_shared_clock_on_one_host(
+    live_receiver: LiveReceiver, protocol: str, mode: str
+) -> None:
+    run_id = f"probe-{protocol}-{mode}"
+    target = f"127.0.0.1:{live_receiver.server.ports['grpc']}"
+    if protocol == "websocket":
+        path = "/v1/images/json" if mode == "json" else "/v1/images"
+        async with connect(ws_url(live_receiver, path), proxy=None) as ws:
+
+            async def send(raw: bytes) -> bytes:
+                await ws.send(raw)
+                reply = await ws.recv(decode=False)
+                assert isinstance(reply, bytes)
+                return reply
+
+            groups = await probe_groups(send, protocol, mode, run_id)
+    elif mode == "stream":
+        async with grpc.aio.insecure_channel(target) as channel:
+            call = channel.stream_stream(names.SEND_STREAM, None, None)()
+
+            async def send(raw: bytes) -> bytes:
+                await call.write(raw)
+                reply = await call.read()
+                assert isinstance(reply, bytes)
+                return reply
+
+            groups = await probe_groups(send, protocol, mode, run_id)
+            await call.done_writing()
+    else:
+        async with grpc.aio.insecure_channel(target) as channel:
+            unary = channel.unary_unary(names.SEND, None, None)
+
+            async def send(raw: bytes) -> bytes:
+                reply: bytes = await unary(raw)
+                return reply
+
+            groups = await probe_groups(send, protocol, mode, run_id)
+    # The transmitter's estimate: one kernel, one clock.
+    mine = estimate_run(groups, transmitter_boot_id=boot_id(), receiver_boot_id=boot_id())
+    assert mine.shared
+    summary = mine.summary()
+    assert abs(summary.offset_ns) <= summary.bound_ns < 50_000_000  # 50 ms: a noisy machine
+    # The receiver holds the same exchanges and reaches the same decision.
+    (record,) = live_receiver.server.core.run(run_id)
+    assert record["clock"]["status"] == "shared"
+    assert record["clock"]["n_probes"] == 2 * PROBES_PER_GROUP
+    assert record["clock"]["offset_ns"] == summary.offset_ns
+    assert (
+        counter(live_receiver, "imgbench_clock_probes_total", protocol=protocol, mode=mode)
+        == 2 * PROBES_PER_GROUP + 1
+    )
+
+
+def image_meta(protocol: str, mode: str, run_id: str, send_time_ns: int) -> wire.ImageMeta:
+    return wire.ImageMeta(
+        run_id=run_id, protocol=protocol, mode=mode, sequence=0, total=2,
+        send_time_ns=send_time_ns, clock=wire.Clock.CLOCK_MONOTONIC, content_type="image/png",
+        sha256=wire.digest(b"p"),
+    )  # fmt: skip
+
+
+async def test_a_send_time_in_the_future_is_refused_and_counted(
+    live_receiver: LiveReceiver,
+) -> None:
+    key = "imgbench_rejected_messages_total"
+    future = time.monotonic_ns() + 10 * 10**9
+    # WebSocket, no probes yet: a negative raw time is refused.
+    async with connect(ws_url(live_receiver, "/v1/images"), proxy=None) as ws:
+        await ws.send(wire.encode_image(image_meta("websocket", "binary", "fut-1", future), b"p"))
+        ack = wire.decode_ack(await ws.recv(decode=False))
+        assert ack.error.startswith("clock:"), ack
+        # With a (shared) estimate the bound is 0: still refused, and counted.
+
+        async def send(raw: bytes) -> bytes:
+            await ws.send(raw)
+            reply = await ws.recv(decode=False)
+            assert isinstance(reply, bytes)
+            return reply
+
+        await probe_groups(send, "websocket", "binary", "fut-1", groups=1)
+        await ws.send(wire.encode_image(image_meta("websocket", "binary", "fut-1", future), b"p"))
+        ack = wire.decode_ack(await ws.recv(decode=False))
+        assert ack.error.startswith("clock:"), ack
+        # A present-day image on the same connection is accepted.
+        now = time.monotonic_ns()
+        await ws.send(wire.encode_image(image_meta("websocket", "binary", "fut-1", now), b"p"))
+        ack = wire.decode_ack(await ws.recv(decode=False))
+        assert ack.error == "" and ack.checksum_ok and ack.transmission_ns >= 0
+    assert counter(live_receiver, key, protocol="websocket", reason="clock") == 2
+    # gRPC unary: INVALID_ARGUMENT naming the reason.
+    target = f"127.0.0.1:{live_receiver.server.ports['grpc']}"
+    async with grpc.aio.insecure_channel(target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await channel.unary_unary(names.SEND, None, None)(
+                wire.encode_image(image_meta("grpc", "unary", "fut-2", future), b"p")
+            )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (info.value.details() or "").startswith("clock:")
+    assert counter(live_receiver, key, protocol="grpc", reason="clock") == 1
+    # Nothing negative was recorded: /runs holds one non-negative sample.
+    (record,) = live_receiver.server.core.run("fut-1")
+    assert [s["transmission_s"] >= 0 for s in record["samples"]] == [True]
+    (refused,) = live_receiver.server.core.run("fut-2")
+    assert refused["samples"] == [] and refused["figures"] is None
+
+
+async def test_images_on_the_json_endpoint_must_be_text(live_receiver: LiveReceiver) -> None:
+    async with connect(ws_url(live_receiver, "/v1/images/json"), proxy=None) as ws:
+        now = time.monotonic_ns()
+        await ws.send(wire.encode_image(image_meta("websocket", "json", "json-1", now), b"p"))
+        ack = wire.decode_ack(await ws.recv(decode=False))
+    assert ack.error.startswith("wrong_frame_type"), ack
+    assert counter(
+        live_receiver, "imgbench_rejected_messages_total", protocol="websocket",
+        reason="wrong_frame_type",
+    ) == 1  # fmt: skip

@@ -1,0 +1,107 @@
+"""Clock probes on the wire (contract revision 2): encode, decode, refuse."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from imgbench import wire
+from imgbench.errors import InvalidField
+from imgbench.v1.imgbench_pb2 import ImageMessage
+from imgbench.wire import names
+
+
+def probe_meta(**kw: object) -> wire.ImageMeta:
+    fields: dict[str, object] = dict(
+        run_id="r-1", protocol="websocket", mode="binary", sequence=0, total=3,
+        send_time_ns=time.monotonic_ns(), clock=wire.Clock.CLOCK_MONOTONIC,
+        content_type="", sha256=b"", repetition=2,
+        probe=wire.ProbeInfo(
+            id=7, revision=names.PROBE_REVISION, group=1, boot_id="abc",
+            completed=(wire.Exchange(6, 1, 10, 20, 21, 40),),
+        ),
+    )  # fmt: skip
+    fields.update(kw)
+    return wire.ImageMeta(**fields)  # type: ignore[arg-type]
+
+
+def test_probe_round_trip_keeps_every_field() -> None:
+    meta = probe_meta()
+    decoded, data = wire.decode_image(
+        wire.encode_probe(meta), max_bytes=1000, protocol="websocket", mode="binary"
+    )
+    assert decoded == meta
+    assert bytes(data) == b""
+
+
+def test_chunked_run_probes_through_send() -> None:
+    meta = probe_meta(protocol="grpc", mode="chunked")
+    raw = wire.encode_probe(meta)
+    decoded, _ = wire.decode_image(raw, max_bytes=1000, protocol="grpc", mode="unary")
+    assert decoded.mode == "chunked" and decoded.probe is not None
+    with pytest.raises(InvalidField, match="arrived on"):
+        wire.decode_image(raw, max_bytes=1000, protocol="grpc", mode="stream")
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"sha256": b"x" * 32}, "carries no image"),
+        ({"sequence": 1}, "carries no image"),
+        ({"warmup": True}, "carries no image"),
+        ({"send_time_ns": 0}, "t1"),
+        ({"clock": 0}, "unknown clock"),
+        ({"total": 0}, "total"),
+        ({"run_id": "bad id"}, "run_id"),
+        ({"probe": wire.ProbeInfo(id=1, revision=1, group=0)}, "revision"),
+    ],
+)
+def test_bad_probes_are_refused(change: dict[str, object], match: str) -> None:
+    raw = wire.ImageMessage.FromString(
+        wire.encode_probe(probe_meta(sha256=b""))
+    )  # a probe, then the field that makes it bad
+    meta = probe_meta(**change)
+    msg = ImageMessage.FromString(wire.encode_image(meta, b""))
+    assert raw.HasField("probe")
+    with pytest.raises(InvalidField, match=match):
+        wire.decode_image(
+            msg.SerializeToString(), max_bytes=1000, protocol="websocket", mode="binary"
+        )
+
+
+def test_probe_with_image_data_is_refused() -> None:
+    raw = wire.encode_probe(probe_meta()) + wire.encode_image_parts(probe_meta(), b"img")[0][-2:]
+    msg = ImageMessage.FromString(wire.encode_probe(probe_meta()))
+    msg.data = b"image bytes"
+    with pytest.raises(InvalidField, match="must not carry image data"):
+        wire.decode_image(
+            msg.SerializeToString(), max_bytes=1000, protocol="websocket", mode="binary"
+        )
+    assert raw
+
+
+def test_probe_reply_round_trip() -> None:
+    raw = wire.encode_probe_reply(
+        id=9, receive_time_ns=100, reply_time_ns=105, clock=wire.Clock.CLOCK_MONOTONIC, boot_id="b"
+    )
+    ack = wire.decode_ack(raw)
+    assert wire.decode_probe_reply(ack) == wire.ProbeReply(
+        id=9, receive_time_ns=100, reply_time_ns=105, clock=wire.Clock.CLOCK_MONOTONIC,
+        boot_id="b", revision=names.PROBE_REVISION,
+    )  # fmt: skip
+    assert ack.sequence == 0 and not ack.error
+
+
+def test_an_image_ack_has_no_probe_reply() -> None:
+    raw = wire.encode_ack(
+        sequence=1, receive_time_ns=1, bytes_received=1, checksum_ok=True,
+        transmission_ns=1, warmup=False,
+    )  # fmt: skip
+    ack = wire.decode_ack(raw)
+    assert wire.decode_probe_reply(ack) is None
+
+
+def test_encode_probe_needs_a_probe() -> None:
+    with pytest.raises(ValueError):
+        wire.encode_probe(probe_meta(probe=None))
