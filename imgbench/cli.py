@@ -157,9 +157,20 @@ def _compare(args: argparse.Namespace) -> int:
         )
     console = Console()
     # Logs go to stderr at warning level unless asked, so the table stays readable.
-    level = cfg.log_level if args.log_level or os.environ.get("IMGBENCH_LOG_LEVEL") else "warning"
+    level_given = bool(args.log_level or os.environ.get("IMGBENCH_LOG_LEVEL"))
+    level = cfg.log_level if level_given else "warning"
     configure_logging(cfg.log_format, level)
-    out_dir = cfg.output / new_run_id()
+    from transmitter.linked import read_link_record
+
+    lab_record = read_link_record()
+    if cfg.link and lab_record is None:
+        if cfg.external:
+            raise ConfigError(
+                "IMGBENCH_LINK (--link)", "cannot be combined with an external receiver"
+            )
+        return _over_link(cfg, args.command, sizes, level_given)
+    link = lab_record[1] if lab_record else None
+    out_dir = cfg.output / (lab_record[0] if lab_record else new_run_id())
     tracing = tracer_provider("imgbench-transmitter")
     total = cfg.images * len(cfg.protocols) * cfg.repeat * max(1, len(sizes))
     with Progress(
@@ -183,6 +194,7 @@ def _compare(args: argparse.Namespace) -> int:
             "metrics": TransmitterMetrics(),
             "out_dir": out_dir,
             "progress": progress,
+            "link": link,
         }
         try:
             if sizes:
@@ -202,6 +214,30 @@ def _compare(args: argparse.Namespace) -> int:
         written = list(write_outputs(comparisons[0], out_dir))
     console.print(f"wrote {len(written)} files to {out_dir}/ (open report.html)", highlight=False)
     return 0
+
+
+def _over_link(
+    cfg: settings.TransmitterSettings, command: str, sizes: list[int], level_given: bool
+) -> int:
+    """``--link``: the same command between two lab hosts (:mod:`transmitter.linked`)."""
+    from imgbench.lab import LabUnavailable, parse_link, preflight
+    from transmitter.linked import run_linked
+    from transmitter.runner import new_run_id
+
+    spec = parse_link(cfg.link)
+    try:
+        preflight(spec)  # before anything is written: a refusal leaves no trace
+    except LabUnavailable as exc:
+        sys.stderr.write(f"imgbench: {exc}\n")
+        return 2
+    extra = [f"--sizes={','.join(str(s) for s in sizes)}"] if sizes else []
+    try:
+        return asyncio.run(
+            run_linked(spec, cfg, command, extra, run_id=new_run_id(), log_level_given=level_given)
+        )
+    except LabUnavailable as exc:
+        sys.stderr.write(f"imgbench: {exc}\n")
+        return 2
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -38,6 +38,79 @@ from transmitter.senders import make_sender
 
 log = get_logger("transmitter")
 
+#: What a child service inherits from our environment, and nothing else: where
+#: programs and libraries are, the locale and time zone, and OpenTelemetry's own
+#: configuration (``OTEL_*``: where spans go). Its settings arrive as flags, so a
+#: stray ``RECEIVER_*`` or ``IMGBENCH_*`` variable in the caller's shell cannot
+#: silently change what is measured on one side only.
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
+                 "VIRTUAL_ENV")  # fmt: skip
+
+
+def child_env(extra: dict[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The explicit environment of a child service: :data:`INHERITED_ENV`, ``OTEL_*``
+    variables, then ``extra``."""
+    source = os.environ if environ is None else environ
+    env = {k: source[k] for k in INHERITED_ENV if k in source}
+    env.update({k: v for k, v in source.items() if k.startswith("OTEL_")})
+    env.update(extra)
+    return env
+
+
+def receiver_argv(settings: TransmitterSettings, bind: str) -> list[str]:
+    """``python -m receiver`` on ``bind``, free ports, with the transmitter's limits and
+    telemetry choices (so both sides run with the same explicit configuration)."""
+    return [
+        sys.executable,
+        "-m",
+        "receiver",
+        "--bind",
+        bind,
+        "--port",
+        "0",
+        "--grpc-port",
+        "0",
+        "--http-port",
+        "0",
+        "--max-message-bytes",
+        str(settings.max_message_bytes),
+        "--log-level",
+        settings.log_level,
+        # The receiver follows the transmitter's telemetry choices, flags included.
+        f"--telemetry={settings.telemetry}",
+        f"--grpc-instrumentation={settings.grpc_instrumentation}",
+    ]
+
+
+def _read_ready(path: Path) -> dict[str, Any] | None:
+    # A small local file, written then renamed by the receiver: never half-written.
+    if not path.exists():
+        return None
+    info: dict[str, Any] = json.loads(path.read_text())
+    return info
+
+
+async def wait_ready(
+    proc: asyncio.subprocess.Process, ready: Path, log_path: Path, timeout: float
+) -> dict[str, int]:
+    """Wait for a receiver's ready file; its ports (``websocket``, ``grpc``, ``http``, ``pid``).
+
+    Raises :class:`ReceiverUnreachable` if it exits first or takes over ``timeout`` s.
+    """
+    deadline = time.monotonic() + timeout
+    while (info := _read_ready(ready)) is None:
+        if proc.returncode is not None:
+            raise ReceiverUnreachable(
+                f"the receiver exited with code {proc.returncode}"
+                f" before it was ready (see {log_path})"
+            )
+        if time.monotonic() > deadline:
+            raise ReceiverUnreachable(
+                f"the receiver was not ready within {timeout} s (see {log_path})"
+            )
+        await asyncio.sleep(0.05)
+    return {k: int(info[k]) for k in ("websocket", "grpc", "http", "pid")}
+
 
 @contextlib.asynccontextmanager
 async def local_receiver(
@@ -46,48 +119,17 @@ async def local_receiver(
     """Start ``python -m receiver`` on free loopback ports; yield its ports; stop it."""
     with tempfile.TemporaryDirectory(prefix="imgbench-") as tmp:
         ready = Path(tmp) / "ready.json"
-        env = {**os.environ, READY_FILE_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"}
-        env.pop("RECEIVER_SAVE_DIR", None)
-        args = [
-            sys.executable,
-            "-m",
-            "receiver",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-            "--max-message-bytes",
-            str(settings.max_message_bytes),
-            "--log-level",
-            settings.log_level,
-            # The receiver follows the transmitter's telemetry choices, flags included.
-            f"--telemetry={settings.telemetry}",
-            f"--grpc-instrumentation={settings.grpc_instrumentation}",
-        ]
+        env = child_env({READY_FILE_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"})
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
-                *args, env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT
+                *receiver_argv(settings, "127.0.0.1"),
+                env=env,
+                stdout=log_file,
+                stderr=asyncio.subprocess.STDOUT,
             )
             try:
-                deadline = time.monotonic() + timeout
-                while not ready.exists():
-                    if proc.returncode is not None:
-                        raise ReceiverUnreachable(
-                            f"the local receiver exited with code {proc.returncode}"
-                            f" before it was ready (see {log_path})"
-                        )
-                    if time.monotonic() > deadline:
-                        raise ReceiverUnreachable(
-                            f"the local receiver was not ready within {timeout} s (see {log_path})"
-                        )
-                    await asyncio.sleep(0.05)
-                info = json.loads(ready.read_text())
-                yield {k: int(info[k]) for k in ("websocket", "grpc", "http", "pid")}
+                yield await wait_ready(proc, ready, log_path, timeout)
             finally:
                 if proc.returncode is None:
                     proc.send_signal(signal.SIGTERM)
@@ -131,8 +173,13 @@ async def run_comparison(
     image: Image | None = None,
     run_id: str | None = None,
     progress: Progress | None = None,
+    link: dict[str, Any] | None = None,
 ) -> Comparison:
-    """Run every protocol ``settings.repeat`` times against the configured receiver."""
+    """Run every protocol ``settings.repeat`` times against the configured receiver.
+
+    ``link`` is the emulated link's record when this runs on a lab host
+    (:mod:`transmitter.linked`), saved with the result.
+    """
     image = image if image is not None else load_image(settings.image)
     run_id = run_id or new_run_id()
     versions, host = environment()
@@ -143,6 +190,7 @@ async def run_comparison(
         versions=versions,
         host=host,
         image=image.describe(),
+        link=link,
     )
     harness = Harness(settings, tracing.get_tracer("imgbench.transmitter"), metrics, progress)
     log.info(
@@ -192,6 +240,7 @@ async def compare_locally(
     metrics: TransmitterMetrics,
     out_dir: Path,
     progress: Progress | None = None,
+    link: dict[str, Any] | None = None,
 ) -> Comparison:
     """Start a local receiver (unless ``settings.external``) and run the comparison."""
     image = load_image(settings.image)
@@ -203,6 +252,7 @@ async def compare_locally(
             image=image,
             progress=progress,
             run_id=out_dir.name,
+            link=link,
         )
 
 
@@ -214,6 +264,7 @@ async def sweep_locally(
     metrics: TransmitterMetrics,
     out_dir: Path,
     progress: Progress | None = None,
+    link: dict[str, Any] | None = None,
 ) -> list[Comparison]:
     """One comparison per image size, against one receiver (local unless external).
 
@@ -237,6 +288,7 @@ async def sweep_locally(
                     image=image,
                     progress=progress,
                     run_id=f"{out_dir.name}-{size}",
+                    link=link,
                 )
             )
     return results

@@ -88,6 +88,17 @@ def parse_optional_path(text: str) -> Path | None:
     return Path(text).expanduser() if text.strip() else None
 
 
+def parse_link_text(text: str) -> str:
+    """A link SPEC, checked (:func:`imgbench.lab.spec.parse_link` raises a ConfigError
+    naming ``link.<key>``) and kept as written; empty means no lab."""
+    from imgbench.lab.spec import parse_link
+
+    value = text.strip()
+    if value:
+        parse_link(value)
+    return value
+
+
 def choice(*values: str) -> Parser:
     def parse(text: str) -> str:
         value = text.strip().lower()
@@ -420,6 +431,27 @@ COMPARE_OPTIONS: Final = (
         False,
         "Use the receiver at RECEIVER_HOST and its ports instead of starting one.",
     ),
+    Option(
+        "link",
+        "IMGBENCH_LINK",
+        "--link",
+        parse_link_text,
+        "",
+        "Run the receiver and the transmitter on two emulated hosts joined by this link,"
+        " e.g. rtt=40ms,rate=100mbit,loss=0.1%,clock-offset=1000s (keys: rtt, rate,"
+        " jitter, loss, clock-offset, mtu (1500), queue, seed; README 'Over a network')."
+        " Needs root; empty = loopback.",
+    ),
+    Option(
+        "tcp_slow_start_after_idle",
+        "IMGBENCH_TCP_SLOW_START_AFTER_IDLE",
+        "--tcp-slow-start-after-idle",
+        choice("on", "off"),
+        "on",
+        "With --link: net.ipv4.tcp_slow_start_after_idle on both lab hosts (per network"
+        " namespace; on = Linux's default: after an idle RTO the congestion window restarts"
+        " from the initial window). Ignored on loopback, where the machine's value is recorded.",
+    ),
     *TARGET_OPTIONS,
     *LOG_OPTIONS,
 )
@@ -543,6 +575,8 @@ class TransmitterSettings(ObserveSettings):
     api_port: int = _TRANSMITTER["api_port"]
     run_interval: float = _TRANSMITTER["run_interval"]
     external: bool = _TRANSMITTER["external"]
+    link: str = _TRANSMITTER["link"]
+    tcp_slow_start_after_idle: str = _TRANSMITTER["tcp_slow_start_after_idle"]
 
     def mode_of(self, protocol: str) -> str:
         return self.ws_mode if protocol == "websocket" else self.grpc_mode

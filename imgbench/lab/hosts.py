@@ -398,15 +398,18 @@ class Lab:
         stdin: int | IO[Any] | None = subprocess.DEVNULL,
         stdout: int | IO[Any] | None = subprocess.PIPE,
         stderr: int | IO[Any] | None = subprocess.PIPE,
+        start_new_session: bool = False,
     ) -> asyncio.subprocess.Process:
         """Start ``argv`` on ``host``; the lab kills it at cleanup if still running.
 
         ``env`` is the program's whole environment (default: ours), with this
         imgbench put first on PYTHONPATH. ``sys.executable`` runs this Python.
+        ``start_new_session`` keeps a terminal's Ctrl-C from reaching it: the lab
+        owner, interrupted, stops it at cleanup instead (SIGTERM).
         """
         proc = await asyncio.create_subprocess_exec(
             *self.command(host, argv), env=_python_env(env), cwd=cwd,
-            stdin=stdin, stdout=stdout, stderr=stderr,
+            stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=start_new_session,
         )  # fmt: skip
         self._processes.append(proc)
         return proc

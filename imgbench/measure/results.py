@@ -217,6 +217,11 @@ class Comparison:
     host: dict[str, Any]
     image: dict[str, Any]
     runs: list[ProtocolRun] = field(default_factory=list)
+    #: The emulated link this comparison ran over (``imgbench compare --link``): its
+    #: SPEC, its settings in SI units, and what the lab measured of it (RTT over the
+    #: link, the forwarder's unshaped ceiling, the forwarder's packet counters).
+    #: None on loopback or against an external receiver.
+    link: dict[str, Any] | None = None
 
     def labels(self) -> list[str]:
         """Distinct ``protocol/mode`` labels in first-run order."""
@@ -236,6 +241,7 @@ class Comparison:
             "host": self.host,
             "image": self.image,
             "runs": [r.to_dict() for r in self.runs],
+            "link": self.link,
         }
 
     @classmethod
@@ -250,6 +256,7 @@ class Comparison:
             host=data["host"],
             image=data["image"],
             runs=[ProtocolRun.from_dict(r) for r in data["runs"]],
+            link=data.get("link"),
         )
 
     def save(self, path: Path) -> None:
