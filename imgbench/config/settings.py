@@ -438,7 +438,7 @@ COMPARE_OPTIONS: Final = (
         parse_link_text,
         "",
         "Run the receiver and the transmitter on two emulated hosts joined by this link,"
-        " e.g. rtt=40ms,rate=100mbit,loss=0.1%,clock-offset=1000s (keys: rtt, rate,"
+        " e.g. rtt=40ms,rate=100mbit,clock-offset=1000s (keys: rtt, rate,"
         " jitter, loss, clock-offset, mtu (1500), queue, seed; README 'Over a network')."
         " Needs root; empty = loopback.",
     ),
