@@ -46,7 +46,7 @@ FIXED = {
 #: Host paths: meaningless inside a container, so not passed.
 HOST_PATHS = {"IMGBENCH_IMAGE", "IMGBENCH_OUTPUT", "RECEIVER_SAVE_DIR"}
 #: Read by `imgbench compare` only, which compose does not run.
-COMPARE_ONLY = {"IMGBENCH_EXTERNAL_RECEIVER"}
+COMPARE_ONLY = {"IMGBENCH_EXTERNAL_RECEIVER", "IMGBENCH_LINK", "IMGBENCH_TCP_SLOW_START_AFTER_IDLE"}
 
 
 def workload_variables() -> dict[str, str]:
