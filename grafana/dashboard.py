@@ -14,7 +14,7 @@ build still knows a field that Grafana 12.4 dropped (the table panel's
 checks the output against both the SDK's types and the 12.4 facts we rely on.
 
 Colours: websocket is always #1F77B4 (blue), grpc always #FF7F0E (orange), in
-every panel (tests/test_dashboard.py checks it).
+every panel (tests/stack/test_dashboard.py checks it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures shared by the test suite (helpers live in support.py)."""
+"""Fixtures shared by the test suite (helpers live in helpers/)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from support import LiveReceiver, start_receiver
+from helpers.services import LiveReceiver, start_receiver
 
 
 @pytest.fixture

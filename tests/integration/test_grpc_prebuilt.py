@@ -11,7 +11,7 @@ from transmitter.image import Image
 from transmitter.runner import new_run_id
 from transmitter.senders import GrpcSender, make_sender
 
-from support import LiveReceiver, make_transmitter
+from helpers.services import LiveReceiver, make_transmitter
 
 
 @pytest.mark.parametrize("mode", ["unary", "stream"])

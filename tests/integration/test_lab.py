@@ -31,7 +31,7 @@ from imgbench.lab import Lab, LabUnavailable, LinkSpec, clean_stale, parse_link,
 from imgbench.lab.baseline import measure_baseline, probe_bulk, probe_rtt
 from imgbench.lab.hosts import list_namespaces
 
-from tools import require_tool, tools_required
+from helpers.external_tools import require_tool, tools_required
 
 PROBE = [sys.executable, "-m", "imgbench.lab.probe"]
 REPO = Path(__file__).resolve().parents[2]

@@ -35,7 +35,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tools import require_tool
+from helpers.external_tools import require_tool
 
 try:  # the settings module moves to imgbench.config on the layout branch
     from imgbench.config import settings

@@ -35,11 +35,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tools import require_tool
+from helpers.external_tools import require_tool
 
 pytestmark = pytest.mark.prometheus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "grafana" / "dashboards" / "imgbench.json"
 PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"
 PROTOCOLS = ("websocket", "grpc")

@@ -9,7 +9,7 @@ from imgbench.runtime.http import get_json
 from transmitter.image import load_image
 from transmitter.senders import make_sender
 
-from support import make_transmitter, start_receiver
+from helpers.services import make_transmitter, start_receiver
 
 
 def test_the_switch_is_read_from_the_environment() -> None:

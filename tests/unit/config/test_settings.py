@@ -11,7 +11,7 @@ from imgbench.cli import build_parser
 from imgbench.config import settings
 from imgbench.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_defaults_match_the_documented_ones() -> None:

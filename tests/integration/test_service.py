@@ -8,7 +8,7 @@ import json
 from imgbench.runtime.http import get_json, request
 from transmitter.service import TransmitterService
 
-from support import LiveReceiver
+from helpers.services import LiveReceiver
 
 
 async def test_api_runs_a_comparison_and_refuses_a_second_one_meanwhile(

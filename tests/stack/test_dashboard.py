@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 
 from imgbench.observe.metrics import ReceiverMetrics, TransmitterMetrics
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DASHBOARD = ROOT / "grafana" / "dashboards" / "imgbench.json"
 DATASOURCES = ROOT / "grafana" / "provisioning" / "datasources" / "datasources.yml"

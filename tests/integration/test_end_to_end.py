@@ -17,7 +17,7 @@ from transmitter.compare import run_comparison
 from transmitter.image import Image, load_image
 from transmitter.senders import make_sender
 
-from support import LiveReceiver, make_transmitter
+from helpers.services import LiveReceiver, make_transmitter
 
 MODES = [
     ("websocket", "binary"),
@@ -107,7 +107,7 @@ async def test_comparison_runs_protocols_in_abba_order(live_receiver: LiveReceiv
 
 async def test_burst_schedule_reports_queueing_when_receiver_is_slow() -> None:
     """With 1 slot at the receiver and 4 images scheduled at once, later images queue."""
-    from support import start_receiver
+    from helpers.services import start_receiver
 
     receiver = await start_receiver(max_in_flight=1)
     try:
@@ -146,7 +146,7 @@ async def test_compression_on_both_transports(live_receiver: LiveReceiver, proto
 
 
 async def test_chunked_upload_carries_an_image_above_the_message_limit() -> None:
-    from support import start_receiver
+    from helpers.services import start_receiver
 
     receiver = await start_receiver(max_message_bytes=4 * 1024 * 1024)
     try:
@@ -168,7 +168,7 @@ async def test_chunked_upload_carries_an_image_above_the_message_limit() -> None
 
 
 async def test_receiver_evicts_finished_runs_before_unfinished_ones() -> None:
-    from support import start_receiver
+    from helpers.services import start_receiver
 
     receiver = await start_receiver(max_runs=2)
     try:
@@ -199,7 +199,7 @@ async def test_receiver_evicts_finished_runs_before_unfinished_ones() -> None:
 
 
 async def test_save_dir_writes_images_only_when_asked(tmp_path: Path) -> None:
-    from support import start_receiver
+    from helpers.services import start_receiver
 
     receiver = await start_receiver(save_dir=tmp_path)
     try:

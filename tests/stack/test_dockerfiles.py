@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("receiver", "transmitter")
 EXPECTED_CMD = {
     "receiver": ["imgbench", "receiver"],

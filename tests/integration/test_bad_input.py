@@ -16,7 +16,7 @@ from imgbench.wire import names
 from transmitter.image import Image, load_image
 from transmitter.senders import make_sender
 
-from support import LiveReceiver, make_transmitter, start_receiver
+from helpers.services import LiveReceiver, make_transmitter, start_receiver
 
 
 def counter(receiver: LiveReceiver, name: str, **labels: str) -> float:

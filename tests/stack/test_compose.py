@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tools import require_tool
+from helpers.external_tools import require_tool
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"

@@ -18,7 +18,7 @@ from imgbench.wire import names
 from transmitter.image import load_image
 from transmitter.senders import make_sender
 
-from support import LiveReceiver, make_transmitter
+from helpers.services import LiveReceiver, make_transmitter
 
 PROTOCOLS = [("websocket", "binary"), ("grpc", "unary"), ("grpc", "stream")]
 
@@ -209,7 +209,7 @@ async def test_grpc_rpc_spans_only_when_instrumentation_is_on(instrumented: bool
     the timed window, with no WebSocket equivalent); the per-image trace works either way."""
     from dataclasses import replace
 
-    from support import start_receiver
+    from helpers.services import start_receiver
 
     receiver = await start_receiver(grpc_instrumentation=instrumented)
     try:
@@ -232,21 +232,3 @@ async def test_grpc_rpc_spans_only_when_instrumentation_is_on(instrumented: bool
     assert len(receives) == 2 and {s.context.trace_id for s in receives} == sends
     for span in server_rpc:
         assert span.context.trace_id in sends
-
-
-def test_third_party_logs_go_through_the_same_renderer() -> None:
-    import logging
-
-    stream = io.StringIO()
-    configure_logging("json", "info", stream=stream)
-    try:
-        logging.getLogger("grpc._cython.cygrpc").warning("grpc says %s", "hello")
-        logging.getLogger("websockets.server").error("websockets says hi")
-    finally:
-        configure_logging("console", "warning")
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [(x["logger"], x["event"], x["level"]) for x in lines] == [
-        ("grpc._cython.cygrpc", "grpc says hello", "warning"),
-        ("websockets.server", "websockets says hi", "error"),
-    ]
-    assert all("timestamp" in x for x in lines)

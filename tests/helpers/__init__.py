@@ -1,0 +1,1 @@
+"""Test helpers: live services on loopback (services) and external tools (external_tools)."""
