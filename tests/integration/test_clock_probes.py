@@ -15,7 +15,7 @@ from imgbench.measure.clock import PROBES_PER_GROUP, Probe, estimate_run
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import names
 
-from support import LiveReceiver
+from helpers.services import LiveReceiver
 
 Exchange = Callable[[bytes], Awaitable[bytes]]
 

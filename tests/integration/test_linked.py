@@ -22,7 +22,7 @@ import pytest
 from imgbench.lab import LabUnavailable, LinkSpec, preflight
 from imgbench.lab.hosts import list_namespaces
 
-from tools import require_tool, tools_required
+from helpers.external_tools import require_tool, tools_required
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "imgbench.cli"]
