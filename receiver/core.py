@@ -34,7 +34,7 @@ from imgbench.errors import ClockError, DuplicateImage, InvalidField, WireError,
 from imgbench.measure.clock import Probe, RunClock, estimate_run
 from imgbench.measure.results import NS, Sample, compute_figures
 from imgbench.observe.logs import get_logger
-from imgbench.observe.metrics import ReceiverMetrics
+from imgbench.observe.metrics import ReceiverMetrics, labels_of
 from imgbench.observe.tracing import context_from_traceparent
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import Clock, ImageMeta
@@ -245,7 +245,7 @@ class ReceiverCore:
             self._estimate(record)
         receive_ns = stamp.on(meta.clock)
         if self._telemetry:
-            self.metrics.probes.labels(meta.protocol, meta.mode).inc()
+            self.metrics.probes.labels(*labels_of(meta.protocol, meta.mode)).inc()
         return wire.encode_probe_reply(
             id=probe.id,
             receive_time_ns=receive_ns,
@@ -306,7 +306,7 @@ class ReceiverCore:
             actual = wire.digest(data)
         checksum_ok = actual == meta.sha256
         transmission_ns = raw_ns if corrected_ns is None else corrected_ns
-        labels = (protocol, mode)
+        labels = labels_of(protocol, mode)  # with the direction the mode implies
 
         span = (
             self._tracer.start_span(
@@ -405,9 +405,9 @@ class ReceiverCore:
         transmission_ns: int,
         correction: tuple[int | None, int],
         checksum_ok: bool,
-        labels: tuple[str, str],
+        labels: tuple[str, str, str],
     ) -> None:
-        protocol, mode = labels
+        protocol, mode, _ = labels
         if not checksum_ok:
             record.integrity_failures += 1
             self.metrics.integrity.labels(*labels).inc()

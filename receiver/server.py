@@ -26,6 +26,7 @@ from imgbench.runtime.http import HttpServer, Request, Response, metrics_handler
 from imgbench.runtime.lifecycle import Lifecycle, write_ready_file
 from receiver.core import ReceiverCore
 from receiver.grpc_server import GrpcAdapter
+from receiver.push import Subscriptions
 from receiver.ws import WebSocketAdapter
 
 log = get_logger("receiver")
@@ -46,6 +47,7 @@ class ReceiverServer:
         self.core = ReceiverCore(
             settings, self.metrics, self.tracer_provider.get_tracer("imgbench.receiver")
         )
+        self.subscriptions = Subscriptions(self.core, self.tracer_provider)
         self._ws: Server | None = None
         self._grpc: grpc.aio.Server | None = None
         self._http: HttpServer | None = None
@@ -65,6 +67,7 @@ class ReceiverServer:
                 ("GET", "/runs/{run_id}"): self._run,
                 ("GET", "/stats"): self._stats,
                 ("POST", "/stats/reset-peak"): self._reset_peak,
+                ("POST", "/v1/subscriptions"): self.subscriptions.request,
             },
             s.bind,
             s.http_port,
@@ -93,6 +96,7 @@ class ReceiverServer:
                 await asyncio.wait_for(self._ws.wait_closed(), grace)
             except TimeoutError:
                 log.warning("websocket connections did not close within the grace period")
+        await self.subscriptions.close()
         await self.core.drain()
         if self._http is not None:
             await self._http.stop()

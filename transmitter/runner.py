@@ -35,11 +35,12 @@ from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ImageLost, IntegrityError, RunError
 from imgbench.measure.results import NS, ProtocolRun, Sample, compute_figures
 from imgbench.observe.logs import get_logger
-from imgbench.observe.metrics import TransmitterMetrics
+from imgbench.observe.metrics import TransmitterMetrics, labels_of
 from imgbench.observe.tracing import traceparent
 from imgbench.runtime import resources
 from imgbench.runtime.http import get_json, request
 from imgbench.wire import Clock, ImageMeta
+from imgbench.wire.names import direction_of
 from transmitter.image import Image
 from transmitter.senders import Payload, Sender, largest_message, payload_size
 
@@ -102,6 +103,7 @@ class Harness:
             image_bytes=image.size,
             message_bytes=0,
             started_at=datetime.now(UTC).isoformat(),
+            direction=direction_of(mode),
         )
         attributes: Attributes = {
             "imgbench.protocol": protocol,
@@ -272,8 +274,8 @@ class Harness:
             )
             if not warmup:
                 if s.telemetry:
-                    self.metrics.sent.labels(protocol, mode).inc()
-                    self.metrics.round_trip.labels(protocol, mode).observe(
+                    self.metrics.sent.labels(*labels_of(protocol, mode)).inc()
+                    self.metrics.round_trip.labels(*labels_of(protocol, mode)).observe(
                         sample.round_trip_s,
                         exemplar={"trace_id": format(span.get_span_context().trace_id, "032x")},
                     )

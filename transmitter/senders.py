@@ -82,6 +82,11 @@ class Sender(Protocol):
 def make_sender(
     protocol: str, settings: TransmitterSettings, tracing: TracerProvider | None
 ) -> Sender:
+    if settings.direction == "push":
+        # The transmitter as the server (imported here: transmitter.push builds on this module).
+        from transmitter.push import make_push_sender
+
+        return make_push_sender(protocol, settings, tracing)
     if protocol == "websocket":
         return WebSocketSender(settings)
     return GrpcSender(settings, tracing)

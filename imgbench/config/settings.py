@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from imgbench.errors import ConfigError
 from imgbench.wire import MODES
+from imgbench.wire.names import PUSH_MODE
 
 MIB: Final = 1024 * 1024
 
@@ -232,6 +233,16 @@ RECEIVER_OPTIONS: Final = (
         between(1, 100_000),
     ),
     Option(
+        "max_subscriptions",
+        "RECEIVER_MAX_SUBSCRIPTIONS",
+        "--max-subscriptions",
+        int,
+        4,
+        "Push subscriptions (connections to a transmitter's push server) open at once;"
+        " further POST /v1/subscriptions are refused with 429.",
+        between(1, 1000),
+    ),
+    Option(
         "save_dir",
         "RECEIVER_SAVE_DIR",
         "--save-dir",
@@ -335,6 +346,44 @@ WORKLOAD_OPTIONS: Final = (
         "gRPC mode: unary (one call per image), stream (one stream per run), or chunked"
         " (one client stream per image, IMGBENCH_CHUNK_BYTES per message: for images"
         " above the message limit).",
+    ),
+    Option(
+        "direction",
+        "IMGBENCH_DIRECTION",
+        "--direction",
+        choice("upload", "push"),
+        "upload",
+        "Which way the images go: upload (the transmitter is the client, the receiver the"
+        " server) or push (the transmitter is the WebSocket server / serves the gRPC"
+        " Pusher.Subscribe stream, the receiver subscribes as the client; mode 'push' on"
+        " both protocols, IMGBENCH_WS_MODE and IMGBENCH_GRPC_MODE do not apply).",
+    ),
+    Option(
+        "push_host",
+        "IMGBENCH_PUSH_HOST",
+        "--push-host",
+        str,
+        "",
+        "Push: the address the transmitter's push servers bind to and the receiver connects"
+        " to (empty: the local address the transmitter uses to reach RECEIVER_HOST).",
+    ),
+    Option(
+        "push_ws_port",
+        "IMGBENCH_PUSH_WS_PORT",
+        "--push-ws-port",
+        int,
+        0,
+        "Push: the transmitter's WebSocket server port (0 = any free port).",
+        port,
+    ),
+    Option(
+        "push_grpc_port",
+        "IMGBENCH_PUSH_GRPC_PORT",
+        "--push-grpc-port",
+        int,
+        0,
+        "Push: the transmitter's gRPC Pusher port (0 = any free port).",
+        port,
     ),
     Option(
         "chunk_bytes",
@@ -546,6 +595,7 @@ class ReceiverSettings(ObserveSettings):
     max_image_bytes: int = _RECEIVER["max_image_bytes"]
     max_runs: int = _RECEIVER["max_runs"]
     max_in_flight: int = _RECEIVER["max_in_flight"]
+    max_subscriptions: int = _RECEIVER["max_subscriptions"]
     save_dir: Path | None = _RECEIVER["save_dir"]
 
 
@@ -564,6 +614,10 @@ class TransmitterSettings(ObserveSettings):
     repeat: int = _TRANSMITTER["repeat"]
     ws_mode: str = _TRANSMITTER["ws_mode"]
     grpc_mode: str = _TRANSMITTER["grpc_mode"]
+    direction: str = _TRANSMITTER["direction"]
+    push_host: str = _TRANSMITTER["push_host"]
+    push_ws_port: int = _TRANSMITTER["push_ws_port"]
+    push_grpc_port: int = _TRANSMITTER["push_grpc_port"]
     chunk_bytes: int = _TRANSMITTER["chunk_bytes"]
     compression: bool = _TRANSMITTER["compression"]
     max_message_bytes: int = _TRANSMITTER["max_message_bytes"]
@@ -579,6 +633,8 @@ class TransmitterSettings(ObserveSettings):
     tcp_slow_start_after_idle: str = _TRANSMITTER["tcp_slow_start_after_idle"]
 
     def mode_of(self, protocol: str) -> str:
+        if self.direction == "push":
+            return PUSH_MODE  # one shape per protocol
         return self.ws_mode if protocol == "websocket" else self.grpc_mode
 
     def public(self) -> dict[str, Any]:

@@ -161,6 +161,8 @@ class ProtocolRun:
     #: ``why`` when uncorrected, and the summary of
     #: :meth:`imgbench.measure.clock.RunClock.as_dict` (offset, bound, drift, groups).
     clock: dict[str, Any] = field(default_factory=dict)
+    #: ``upload`` (transmitter is the client) or ``push`` (transmitter is the server).
+    direction: str = "upload"
 
     @property
     def label(self) -> str:
@@ -172,6 +174,7 @@ class ProtocolRun:
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in _RUN_SCALARS}
+        out["direction"] = self.direction
         out["samples"] = [asdict(s) for s in self.samples]
         out["warmup_samples"] = [asdict(s) for s in self.warmup_samples]
         out["costs"] = dict(self.costs)
@@ -183,6 +186,8 @@ class ProtocolRun:
     def from_dict(cls, data: dict[str, Any]) -> ProtocolRun:
         return cls(
             **{k: data[k] for k in _RUN_SCALARS},
+            # Results written before push existed are uploads.
+            direction=data.get("direction", "upload"),
             samples=[Sample(**s) for s in data["samples"]],
             warmup_samples=[Sample(**s) for s in data.get("warmup_samples", [])],
             costs=dict(data.get("costs", {})),

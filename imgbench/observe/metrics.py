@@ -2,7 +2,9 @@
 
 Names, labels and units are part of the product (users query them by hand);
 the README lists each one. Label values are bounded: ``protocol`` and
-``mode`` come from :data:`imgbench.wire.MODES`, ``reason`` from
+``mode`` come from :data:`imgbench.wire.MODES` (plus the ``push`` mode),
+``direction`` from :data:`imgbench.wire.names.DIRECTIONS` (a function of the
+mode: ``push`` for the push mode, ``upload`` otherwise), ``reason`` from
 :data:`REJECT_REASONS` / :data:`SEND_ERROR_REASONS`, ``stat`` from
 :data:`STATS`, and the per-image ``sequence`` label only exists for the first
 :data:`PER_IMAGE_SERIES` images of the last run. Run ids never become labels.
@@ -26,6 +28,7 @@ from imgbench.errors import WIRE_ERRORS
 from imgbench.measure.results import Figures
 from imgbench.measure.stats import Summary
 from imgbench.wire import MODES
+from imgbench.wire.names import PUSH_MODE, direction_of
 
 #: Histogram buckets in seconds: a 1-2-5 series from 50 µs to 30 s, i.e. three
 #: roughly log-spaced buckets per decade, covering loopback (~100 µs) up to a
@@ -62,6 +65,13 @@ SEND_ERROR_REASONS: Final = (
     "rejected",  # the receiver refused the message
     "integrity",  # the receiver reported a checksum mismatch
 )
+#: Why the receiver did not subscribe to a transmitter's push server
+#: (``imgbench_subscription_refusals_total``).
+SUBSCRIPTION_REFUSALS: Final = (
+    "invalid",  # the POST /v1/subscriptions body was malformed
+    "busy",  # RECEIVER_MAX_SUBSCRIPTIONS were already open
+    "unreachable",  # the push server could not be reached
+)
 STATS: Final = ("min", "p50", "p90", "p99", "max", "mean")
 #: How a run's transmission times relate to the clocks (``imgbench_run_clock_status``).
 CLOCK_STATUSES: Final = ("shared", "corrected", "uncorrected")
@@ -69,6 +79,18 @@ CLOCK_STATUSES: Final = ("shared", "corrected", "uncorrected")
 PER_IMAGE_SERIES: Final = 100
 
 PROTOCOL_MODES: Final = tuple((p, m) for p, modes in MODES.items() for m in modes)
+#: Every (protocol, mode, direction) a per-image series can have: the upload
+#: modes, and the push mode of each protocol.
+SERIES_LABELS: Final = tuple(
+    (p, m, direction_of(m)) for p, m in (*PROTOCOL_MODES, *((p, PUSH_MODE) for p in MODES))
+)
+#: Label names of the per-image metrics and last-run gauges.
+PMD: Final = ("protocol", "mode", "direction")
+
+
+def labels_of(protocol: str, mode: str) -> tuple[str, str, str]:
+    """The label values of ``protocol``/``mode``: the direction follows from the mode."""
+    return protocol, mode, direction_of(mode)
 
 
 def new_registry() -> CollectorRegistry:
@@ -84,7 +106,7 @@ class _RunGauges:
     """Last-completed-run gauges shared by both services."""
 
     def __init__(self, registry: CollectorRegistry, side: str) -> None:
-        labels = ("protocol", "mode")
+        labels = PMD
         self.total_transfer = Gauge(
             "imgbench_run_total_transfer_seconds",
             f"Last completed run ({side}): first send start to last receive-complete"
@@ -136,22 +158,23 @@ class _RunGauges:
     def clock_estimated(self, protocol: str, mode: str, clock: dict[str, object]) -> None:
         """Publish a run's clock estimate (``RunRecord.clock_dict`` / ``ProtocolRun.clock``)."""
         status = str(clock.get("status", "uncorrected"))
+        pmd = labels_of(protocol, mode)
         for name in CLOCK_STATUSES:
-            self.clock_status.labels(protocol, mode, name).set(1 if name == status else 0)
+            self.clock_status.labels(*pmd, name).set(1 if name == status else 0)
         measured = status == "corrected"
 
         def number(key: str, scale: float) -> float:
             value = clock.get(key)
             return float(value) * scale if measured and isinstance(value, int | float) else 0.0
 
-        self.clock_offset.labels(protocol, mode).set(number("offset_ns", 1e-9))
-        self.clock_bound.labels(protocol, mode).set(number("bound_ns", 1e-9))
-        self.clock_drift.labels(protocol, mode).set(number("drift_ppm", 1e-6))
+        self.clock_offset.labels(*pmd).set(number("offset_ns", 1e-9))
+        self.clock_bound.labels(*pmd).set(number("bound_ns", 1e-9))
+        self.clock_drift.labels(*pmd).set(number("drift_ppm", 1e-6))
 
 
 def _set_stats(gauge: Gauge, protocol: str, mode: str, summary: Summary) -> None:
     for stat in STATS:
-        gauge.labels(protocol, mode, stat).set(getattr(summary, stat))
+        gauge.labels(*labels_of(protocol, mode), stat).set(getattr(summary, stat))
 
 
 class ReceiverMetrics:
@@ -160,7 +183,7 @@ class ReceiverMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else new_registry()
         r = self.registry
-        pm = ("protocol", "mode")
+        pm = PMD
         self.transmission = Histogram(
             "imgbench_transmission_seconds",
             "Per-image transmission time: receive-complete minus scheduled send start.",
@@ -210,6 +233,14 @@ class ReceiverMetrics:
             pm,
             registry=r,
         )
+        self.subscription_refusals = Counter(
+            "imgbench_subscription_refusals",
+            "Push subscriptions refused or failed before any image, by reason.",
+            ("reason",),
+            registry=r,
+        )
+        for reason in SUBSCRIPTION_REFUSALS:
+            self.subscription_refusals.labels(reason)
         self.in_flight = Gauge(
             "imgbench_images_in_flight",
             "Images received and not yet acknowledged.",
@@ -225,7 +256,7 @@ class ReceiverMetrics:
         self.run_stats = Gauge(
             "imgbench_run_transmission_seconds",
             "Last completed run: exact per-image transmission time statistics.",
-            ("protocol", "mode", "stat"),
+            (*PMD, "stat"),
             registry=r,
         )
         self.run_throughput = Gauge(
@@ -238,12 +269,12 @@ class ReceiverMetrics:
             "imgbench_run_image_transmission_seconds",
             f"Last completed run: transmission time of image `sequence`"
             f" (first {PER_IMAGE_SERIES} images only).",
-            ("protocol", "mode", "sequence"),
+            (*PMD, "sequence"),
             registry=r,
         )
         # Children created up front: series exist at 0 before the first image,
         # so increase() also sees the first run.
-        for protocol, mode in PROTOCOL_MODES:
+        for series in SERIES_LABELS:
             for metric in (
                 self.transmission,
                 self.images,
@@ -252,7 +283,7 @@ class ReceiverMetrics:
                 self.integrity,
                 self.probes,
             ):
-                metric.labels(protocol, mode)
+                metric.labels(*series)
         for protocol in MODES:
             self.disconnects.labels(protocol)
             for reason in REJECT_REASONS:
@@ -266,19 +297,20 @@ class ReceiverMetrics:
         self, protocol: str, mode: str, figures: Figures, per_image: list[tuple[int, float]]
     ) -> None:
         """Publish the figures of a completed run (replacing the previous run's)."""
-        self.run.total_transfer.labels(protocol, mode).set(figures.total_transfer_s)
-        self.run.images.labels(protocol, mode).set(figures.images)
-        self.cumulative.labels(protocol, mode).set(figures.cumulative_transmission_s)
-        self.run_throughput.labels(protocol, mode).set(figures.throughput_mb_s * 1e6)
+        pmd = labels_of(protocol, mode)
+        self.run.total_transfer.labels(*pmd).set(figures.total_transfer_s)
+        self.run.images.labels(*pmd).set(figures.images)
+        self.cumulative.labels(*pmd).set(figures.cumulative_transmission_s)
+        self.run_throughput.labels(*pmd).set(figures.throughput_mb_s * 1e6)
         _set_stats(self.run_stats, protocol, mode, figures.transmission)
         # Drop the previous run's per-image series so a shorter run leaves no stale bars.
         for labels in list(_children(self.per_image)):
-            if labels[:2] == (protocol, mode):
+            if labels[:3] == pmd:
                 self.per_image.remove(*labels)
         for sequence, seconds in per_image:
             if sequence < PER_IMAGE_SERIES:
-                self.per_image.labels(protocol, mode, str(sequence)).set(seconds)
-        self.run.completed.labels(protocol, mode).set(time.time())
+                self.per_image.labels(*pmd, str(sequence)).set(seconds)
+        self.run.completed.labels(*pmd).set(time.time())
 
 
 class TransmitterMetrics:
@@ -287,7 +319,7 @@ class TransmitterMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else new_registry()
         r = self.registry
-        pm = ("protocol", "mode")
+        pm = PMD
         self.round_trip = Histogram(
             "imgbench_round_trip_seconds",
             "Per-image round-trip time on the transmitter: ack received minus send start.",
@@ -308,15 +340,15 @@ class TransmitterMetrics:
         self.run_stats = Gauge(
             "imgbench_run_round_trip_seconds",
             "Last completed run: exact round-trip time statistics on the transmitter.",
-            ("protocol", "mode", "stat"),
+            (*PMD, "stat"),
             registry=r,
         )
         self.runs_in_progress = Gauge(
             "imgbench_runs_in_progress", "Comparisons currently running (0 or 1).", registry=r
         )
-        for protocol, mode in PROTOCOL_MODES:
-            self.round_trip.labels(protocol, mode)
-            self.sent.labels(protocol, mode)
+        for series in SERIES_LABELS:
+            self.round_trip.labels(*series)
+            self.sent.labels(*series)
         for protocol in MODES:
             for reason in SEND_ERROR_REASONS:
                 self.errors.labels(protocol, reason)
@@ -326,10 +358,11 @@ class TransmitterMetrics:
 
         ``last_ack_s`` is first send start to last ack, in seconds.
         """
-        self.run.total_transfer.labels(protocol, mode).set(last_ack_s)
-        self.run.images.labels(protocol, mode).set(figures.images)
+        pmd = labels_of(protocol, mode)
+        self.run.total_transfer.labels(*pmd).set(last_ack_s)
+        self.run.images.labels(*pmd).set(figures.images)
         _set_stats(self.run_stats, protocol, mode, figures.round_trip)
-        self.run.completed.labels(protocol, mode).set(time.time())
+        self.run.completed.labels(*pmd).set(time.time())
 
 
 def _children(gauge: Gauge) -> list[tuple[str, ...]]:

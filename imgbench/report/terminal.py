@@ -32,7 +32,8 @@ def comparison_table(comparison: Comparison) -> Table:
 def settings_line(comparison: Comparison) -> str:
     s = comparison.settings
     return (
-        f"settings: images={s['images']} delay={s['delay']}s warmup={s['warmup']}"
+        f"settings: direction={s.get('direction', 'upload')}"
+        f" images={s['images']} delay={s['delay']}s warmup={s['warmup']}"
         f" in_flight={s['in_flight']} repeat={s['repeat']} compression={s['compression']}"
         f" max_message_bytes={s['max_message_bytes']} ws_mode={s['ws_mode']}"
         f" grpc_mode={s['grpc_mode']} | image: {comparison.image.get('name')}"

@@ -185,3 +185,92 @@ class Receiver:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class PusherStub:
+    """Revision 3. Push: the transmitter is the server and sends the images; the
+    receiver is the client that subscribed. Same ImageMessage bytes, same Ack,
+    same limits as the uploads, mode "push".
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Subscribe = channel.stream_stream(
+                '/imgbench.v1.Pusher/Subscribe',
+                request_serializer=imgbench_dot_v1_dot_imgbench__pb2.Ack.SerializeToString,
+                response_deserializer=imgbench_dot_v1_dot_imgbench__pb2.ImageMessage.FromString,
+                _registered_method=True)
+
+
+class PusherServicer:
+    """Revision 3. Push: the transmitter is the server and sends the images; the
+    receiver is the client that subscribed. Same ImageMessage bytes, same Ack,
+    same limits as the uploads, mode "push".
+    """
+
+    def Subscribe(self, request_iterator, context):
+        """One stream per protocol run, opened by the receiver. The transmitter sends
+        ImageMessages (mode "push"); the receiver answers each with one Ack, in
+        order, on the same stream. Bidirectional rather than server-streaming:
+        the closed loop and the round-trip time need a per-image Ack, and this
+        keeps gRPC symmetric with the WebSocket push (images down, Acks up on one
+        connection) and with Receiver.SendStream. The receiver sends nothing
+        before the first ImageMessage; the transmitter ends the stream with OK
+        after the run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PusherServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Subscribe': grpc.stream_stream_rpc_method_handler(
+                    servicer.Subscribe,
+                    request_deserializer=imgbench_dot_v1_dot_imgbench__pb2.Ack.FromString,
+                    response_serializer=imgbench_dot_v1_dot_imgbench__pb2.ImageMessage.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'imgbench.v1.Pusher', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('imgbench.v1.Pusher', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Pusher:
+    """Revision 3. Push: the transmitter is the server and sends the images; the
+    receiver is the client that subscribed. Same ImageMessage bytes, same Ack,
+    same limits as the uploads, mode "push".
+    """
+
+    @staticmethod
+    def Subscribe(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/imgbench.v1.Pusher/Subscribe',
+            imgbench_dot_v1_dot_imgbench__pb2.Ack.SerializeToString,
+            imgbench_dot_v1_dot_imgbench__pb2.ImageMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -20,6 +20,26 @@ UPLOAD_METHOD: Final = "Upload"
 SEND: Final = f"/{GRPC_SERVICE}/{SEND_METHOD}"
 SEND_STREAM: Final = f"/{GRPC_SERVICE}/{SEND_STREAM_METHOD}"
 UPLOAD: Final = f"/{GRPC_SERVICE}/{UPLOAD_METHOD}"
+#: Push (revision 3): the transmitter serves ``imgbench.v1.Pusher/Subscribe``
+#: (images down, one Ack up per image on the same bidirectional stream) and
+#: the WebSocket endpoint :data:`WS_PUSH_PATH`; the receiver is the client.
+PUSH_SERVICE: Final = "imgbench.v1.Pusher"
+SUBSCRIBE_METHOD: Final = "Subscribe"
+SUBSCRIBE: Final = f"/{PUSH_SERVICE}/{SUBSCRIBE_METHOD}"
+WS_PUSH_PATH: Final = "/v1/push"
+#: The mode label of every push run, on both protocols (one shape each:
+#: WebSocket binary messages from the server, gRPC ``Pusher/Subscribe``).
+PUSH_MODE: Final = "push"
+#: Which way the images go: ``upload`` (transmitter is the client) or ``push``
+#: (transmitter is the server). The bounded ``direction`` label.
+DIRECTIONS: Final = ("upload", "push")
+
+
+def direction_of(mode: str) -> str:
+    """``push`` for the push mode, ``upload`` for every other mode."""
+    return "push" if mode == PUSH_MODE else "upload"
+
+
 #: Bytes above the image message limit given to grpc core for the Ack and
 #: framing. The receiver core enforces the exact limit, so oversized messages
 #: up to this headroom are still counted.
@@ -32,14 +52,21 @@ PROBE_REVISION: Final = 2
 PROBE_MODE_OF: Final[dict[str, str]] = {"chunked": "unary"}
 
 __all__ = [
+    "DIRECTIONS",
     "GRPC_HEADROOM",
     "GRPC_SERVICE",
     "PROBE_MODE_OF",
     "PROBE_REVISION",
+    "PUSH_MODE",
+    "PUSH_SERVICE",
     "SEND",
     "SEND_METHOD",
     "SEND_STREAM",
     "SEND_STREAM_METHOD",
+    "SUBSCRIBE",
+    "SUBSCRIBE_METHOD",
     "UPLOAD",
     "UPLOAD_METHOD",
+    "WS_PUSH_PATH",
+    "direction_of",
 ]

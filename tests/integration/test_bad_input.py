@@ -96,7 +96,7 @@ async def test_checksum_mismatch_is_counted_and_acknowledged_as_failed(
                 await channel.unary_unary(names.SEND, None, None)(raw)
             )
     assert not ack.checksum_ok
-    labels = {"protocol": protocol, "mode": mode}
+    labels = {"protocol": protocol, "mode": mode, "direction": "upload"}
     assert counter(live_receiver, "imgbench_integrity_failures_total", **labels) == 1
     assert counter(live_receiver, "imgbench_images_received_total", **labels) == 0
 

@@ -46,7 +46,8 @@ async def test_api_runs_a_comparison_and_refuses_a_second_one_meanwhile(
         status, _headers, metrics = await request("127.0.0.1", port, "GET", "/metrics")
         assert status == 200
         text = metrics.decode()
-        assert 'imgbench_images_sent_total{mode="binary",protocol="websocket"} 3.0' in text
+        sent = 'imgbench_images_sent_total{direction="upload",mode="binary",protocol="websocket"}'
+        assert f"{sent} 3.0" in text
         assert "imgbench_runs_in_progress 0.0" in text
         assert (Path(str(tmp_path)) / run_id / "results.json").exists()
     finally:

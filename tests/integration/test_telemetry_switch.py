@@ -36,8 +36,8 @@ async def test_telemetry_off_creates_no_spans_and_observes_no_metrics(
         assert all(s.checksum_ok for s in run.samples)
         assert tx.spans.get_finished_spans() == ()
         assert receiver.spans.get_finished_spans() == ()
-        assert receiver.metrics.images.labels(protocol, mode)._value.get() == 0
-        assert tx.metrics.sent.labels(protocol, mode)._value.get() == 0
+        assert receiver.metrics.images.labels(protocol, mode, "upload")._value.get() == 0
+        assert tx.metrics.sent.labels(protocol, mode, "upload")._value.get() == 0
         # The run record (and so /runs) is kept: it is the result, not telemetry.
         status, body = await get_json("127.0.0.1", receiver.server.ports["http"], "/runs/run-off")
         assert status == 200

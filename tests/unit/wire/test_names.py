@@ -35,3 +35,22 @@ def test_the_services_use_the_shared_names_not_copies() -> None:
             text = path.read_text()
             assert "/imgbench.v1.Receiver/" not in text, path
             assert "HEADROOM = " not in text, path
+
+
+def test_push_names_match_the_proto_pusher_service() -> None:
+    service = imgbench_pb2.DESCRIPTOR.services_by_name["Pusher"]
+    assert service.full_name == names.PUSH_SERVICE
+    assert set(service.methods_by_name) == {names.SUBSCRIBE_METHOD}
+    method = service.methods_by_name[names.SUBSCRIBE_METHOD]
+    # Images down, Acks up, on one bidirectional stream.
+    assert method.output_type.name == "ImageMessage"
+    assert method.input_type.name == "Ack"
+    assert method.client_streaming and method.server_streaming
+    assert names.SUBSCRIBE == "/imgbench.v1.Pusher/Subscribe"
+
+
+def test_direction_follows_the_mode() -> None:
+    assert names.direction_of(names.PUSH_MODE) == "push"
+    for mode in ("binary", "json", "unary", "stream", "chunked"):
+        assert names.direction_of(mode) == "upload"
+    assert names.DIRECTIONS == ("upload", "push")
