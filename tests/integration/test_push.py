@@ -26,7 +26,7 @@ from transmitter.image import Image, load_image
 from transmitter.push import PushGrpcSender, PushWebSocketSender, make_push_sender
 from transmitter.senders import make_sender
 
-from support import LiveReceiver, make_transmitter, start_receiver
+from helpers.services import LiveReceiver, make_transmitter, start_receiver
 
 PROTOCOLS = ("websocket", "grpc")
 
