@@ -56,6 +56,8 @@ class GrpcAdapter:
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
+                # HTTP/2 flow control: the receiver's window is what limits an upload.
+                *settings.grpc_options(),
             ],
         )
         server.add_generic_rpc_handlers(

@@ -27,11 +27,6 @@ from receiver.core import ReceiverCore, Stamp, error_ack
 PATHS = {"/v1/images": "binary", "/v1/images/json": "json"}
 PROTOCOL = "websocket"
 
-#: Messages websockets may buffer per connection before it stops reading the
-#: socket: a small queue turns a fast sender into TCP backpressure instead of
-#: memory growth (worst case per connection: MAX_QUEUE x the message limit).
-MAX_QUEUE = 2
-
 
 class WebSocketAdapter:
     def __init__(self, core: ReceiverCore) -> None:
@@ -43,7 +38,10 @@ class WebSocketAdapter:
             host,
             port,
             max_size=self.core.settings.max_message_bytes,
-            max_queue=MAX_QUEUE,
+            # Messages buffered per connection before websockets stops reading the
+            # socket: small, so a fast sender meets TCP backpressure, not memory growth.
+            max_queue=self.core.settings.ws_max_queue,
+            write_limit=self.core.settings.ws_write_limit,
             # Accepted when the client offers it; the transmitter decides (off by default).
             compression="deflate",
             process_request=self._check_path,

@@ -79,6 +79,12 @@ def receiver_argv(settings: TransmitterSettings, bind: str) -> list[str]:
         # The receiver follows the transmitter's telemetry choices, flags included.
         f"--telemetry={settings.telemetry}",
         f"--grpc-instrumentation={settings.grpc_instrumentation}",
+        # Transport settings: the same on both sides, recorded with the result.
+        f"--grpc-bdp-probe={settings.grpc_bdp_probe}",
+        f"--grpc-lookahead-bytes={settings.grpc_lookahead_bytes}",
+        f"--grpc-max-frame-size={settings.grpc_max_frame_size}",
+        f"--ws-write-limit={settings.ws_write_limit}",
+        f"--ws-max-queue={settings.ws_max_queue}",
     ]
 
 

@@ -141,6 +141,7 @@ class WebSocketSender:
                     additional_headers={"traceparent": traceparent} if traceparent else None,
                     open_timeout=max(0.1, min(10.0, deadline - time.monotonic())),
                     proxy=None,
+                    write_limit=self.settings.ws_write_limit,
                     ping_interval=20,
                     ping_timeout=60,
                 )
@@ -228,6 +229,7 @@ class GrpcSender:
                 # Compose may start us before the receiver: retry quickly, not after 1-120 s.
                 ("grpc.initial_reconnect_backoff_ms", 100),
                 ("grpc.max_reconnect_backoff_ms", 2000),
+                *s.grpc_options(),
             ],
             compression=grpc.Compression.Gzip if self.settings.compression else None,
             interceptors=interceptors,

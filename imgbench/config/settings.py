@@ -177,6 +177,71 @@ MAX_MESSAGE: Final = Option(
     between(1024, 2**31 - 1),
 )
 
+
+def grpc_frame_size(value: int) -> str | None:
+    if value == 0 or 16384 <= value <= 16_777_215:
+        return None
+    return "must be 0 (grpcio's default, 16384) or 16384..16777215 bytes (HTTP/2's range)"
+
+
+#: Transport settings that matter on a real link, the same on both services (the
+#: receiver's side of HTTP/2 flow control is the one that limits an upload).
+#: Defaults are the libraries' own (grpcio's C core, websockets), except the
+#: receiver's WebSocket queue, kept small on purpose (backpressure, bounded memory).
+TRANSPORT_OPTIONS: Final = (
+    Option(
+        "grpc_bdp_probe",
+        "IMGBENCH_GRPC_BDP_PROBE",
+        "--grpc-bdp-probe",
+        parse_bool,
+        True,
+        "gRPC: grpc.http2.bdp_probe on both sides: HTTP/2 PINGs estimate the"
+        " bandwidth-delay product and grow the flow-control windows to it (grpcio's default).",
+    ),
+    Option(
+        "grpc_lookahead_bytes",
+        "IMGBENCH_GRPC_LOOKAHEAD_BYTES",
+        "--grpc-lookahead-bytes",
+        parse_size,
+        0,
+        "gRPC: grpc.http2.lookahead_bytes on both sides, the initial per-stream"
+        " flow-control window (bytes; 0 = grpcio's default, 64 KiB; with BDP probing on,"
+        " the probe retunes it).",
+        between(0, 2**31 - 1),
+    ),
+    Option(
+        "grpc_max_frame_size",
+        "IMGBENCH_GRPC_MAX_FRAME_SIZE",
+        "--grpc-max-frame-size",
+        parse_size,
+        0,
+        "gRPC: grpc.http2.max_frame_size on both sides, the largest HTTP/2 DATA frame"
+        " each side accepts (bytes; 0 = grpcio's default, 16384).",
+        grpc_frame_size,
+    ),
+    Option(
+        "ws_write_limit",
+        "IMGBENCH_WS_WRITE_LIMIT",
+        "--ws-write-limit",
+        parse_size,
+        32 * 1024,
+        "WebSocket: websockets' write_limit, the send buffer's high-water mark: send()"
+        " waits until the buffer drains below it (bytes; websockets' default 32 KiB).",
+        between(0, 2**31 - 1),
+    ),
+    Option(
+        "ws_max_queue",
+        "IMGBENCH_WS_MAX_QUEUE",
+        "--ws-max-queue",
+        int,
+        2,
+        "WebSocket: websockets' max_queue on the receiver, messages buffered before it"
+        " stops reading the socket (TCP backpressure instead of memory growth; worst case"
+        " max_queue x the message limit per connection).",
+        between(1, 1024),
+    ),
+)
+
 #: The receiver's ports: where it listens, and where the transmitter connects.
 RECEIVER_PORTS: Final = (
     Option("ws_port", "RECEIVER_PORT", "--port", int, 8765, "Receiver WebSocket port.", port),
@@ -232,6 +297,7 @@ RECEIVER_OPTIONS: Final = (
         "Images the receiver processes at once; further messages wait (backpressure).",
         between(1, 100_000),
     ),
+    *TRANSPORT_OPTIONS,
     Option(
         "max_subscriptions",
         "RECEIVER_MAX_SUBSCRIPTIONS",
@@ -403,6 +469,7 @@ WORKLOAD_OPTIONS: Final = (
         "permessage-deflate / gRPC gzip on both transports (off by default).",
     ),
     MAX_MESSAGE,
+    *TRANSPORT_OPTIONS,
     Option(
         "connect_timeout",
         "IMGBENCH_CONNECT_TIMEOUT",
@@ -567,6 +634,7 @@ def _defaults(*options: Option) -> dict[str, Any]:
 
 
 _OBSERVE: Final = _defaults(*LOG_OPTIONS)
+_TRANSPORT: Final = _defaults(*TRANSPORT_OPTIONS)
 _RECEIVER: Final = _defaults(*RECEIVER_OPTIONS)
 _TRANSMITTER: Final = _defaults(*TRANSMITTER_OPTIONS, *COMPARE_OPTIONS)
 
@@ -586,7 +654,27 @@ class ObserveSettings:
 
 
 @dataclass(frozen=True)
-class ReceiverSettings(ObserveSettings):
+class TransportSettings(ObserveSettings):
+    """Transport settings both services apply (:data:`TRANSPORT_OPTIONS`)."""
+
+    grpc_bdp_probe: bool = _TRANSPORT["grpc_bdp_probe"]
+    grpc_lookahead_bytes: int = _TRANSPORT["grpc_lookahead_bytes"]
+    grpc_max_frame_size: int = _TRANSPORT["grpc_max_frame_size"]
+    ws_write_limit: int = _TRANSPORT["ws_write_limit"]
+    ws_max_queue: int = _TRANSPORT["ws_max_queue"]
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        """grpcio channel/server arguments for the HTTP/2 settings (unset = grpcio's own)."""
+        options = [("grpc.http2.bdp_probe", int(self.grpc_bdp_probe))]
+        if self.grpc_lookahead_bytes:
+            options.append(("grpc.http2.lookahead_bytes", self.grpc_lookahead_bytes))
+        if self.grpc_max_frame_size:
+            options.append(("grpc.http2.max_frame_size", self.grpc_max_frame_size))
+        return options
+
+
+@dataclass(frozen=True)
+class ReceiverSettings(TransportSettings):
     bind: str = _RECEIVER["bind"]
     ws_port: int = _RECEIVER["ws_port"]
     grpc_port: int = _RECEIVER["grpc_port"]
@@ -600,7 +688,7 @@ class ReceiverSettings(ObserveSettings):
 
 
 @dataclass(frozen=True)
-class TransmitterSettings(ObserveSettings):
+class TransmitterSettings(TransportSettings):
     receiver_host: str = _TRANSMITTER["receiver_host"]
     ws_port: int = _TRANSMITTER["ws_port"]
     grpc_port: int = _TRANSMITTER["grpc_port"]

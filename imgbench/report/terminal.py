@@ -7,6 +7,8 @@ can never disagree.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 
 from imgbench.measure.results import Comparison
@@ -29,6 +31,28 @@ def comparison_table(comparison: Comparison) -> Table:
     return table
 
 
+def _transport(s: dict[str, Any]) -> str:
+    """The transport settings, where the result has them (older results do not)."""
+    if "grpc_bdp_probe" not in s:
+        return ""
+    text = (
+        f" grpc_bdp_probe={s['grpc_bdp_probe']}"
+        f" grpc_lookahead_bytes={s['grpc_lookahead_bytes'] or 'default'}"
+        f" grpc_max_frame_size={s['grpc_max_frame_size'] or 'default'}"
+        f" ws_write_limit={s['ws_write_limit']} ws_max_queue={s['ws_max_queue']}"
+    )
+    return text
+
+
+def _link(comparison: Comparison) -> str:
+    link = comparison.link
+    if not link:
+        return ""
+    tcp = link.get("tcp", {}).get("slow_start_after_idle", {})
+    ssai = f"a={tcp.get('a')} b={tcp.get('b')}"
+    return f" | link {link.get('spec')} (tcp_slow_start_after_idle {ssai})"
+
+
 def settings_line(comparison: Comparison) -> str:
     s = comparison.settings
     return (
@@ -36,7 +60,8 @@ def settings_line(comparison: Comparison) -> str:
         f" images={s['images']} delay={s['delay']}s warmup={s['warmup']}"
         f" in_flight={s['in_flight']} repeat={s['repeat']} compression={s['compression']}"
         f" max_message_bytes={s['max_message_bytes']} ws_mode={s['ws_mode']}"
-        f" grpc_mode={s['grpc_mode']} | image: {comparison.image.get('name')}"
+        f" grpc_mode={s['grpc_mode']}{_transport(s)}{_link(comparison)}"
+        f" | image: {comparison.image.get('name')}"
         f" | websockets {comparison.versions.get('websockets')},"
         f" grpcio {comparison.versions.get('grpcio')},"
         f" protobuf {comparison.versions.get('protobuf')}"

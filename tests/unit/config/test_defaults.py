@@ -64,3 +64,27 @@ def test_conflicting_defaults_for_one_name_are_refused() -> None:
     assert settings._defaults(a, a) == {"x": 1}
     with pytest.raises(AssertionError, match="two defaults for x"):
         settings._defaults(a, b)
+
+
+def test_transport_settings_map_to_grpcio_arguments_and_keep_its_defaults() -> None:
+    from imgbench.config.settings import TransmitterSettings
+
+    assert TransmitterSettings().grpc_options() == [("grpc.http2.bdp_probe", 1)]
+    tuned = TransmitterSettings(
+        grpc_bdp_probe=False, grpc_lookahead_bytes=4 << 20, grpc_max_frame_size=1 << 20
+    )
+    assert tuned.grpc_options() == [
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", 4 << 20),
+        ("grpc.http2.max_frame_size", 1 << 20),
+    ]
+
+
+def test_a_frame_size_outside_http2s_range_is_refused() -> None:
+    import pytest
+
+    from imgbench.config import settings
+    from imgbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="IMGBENCH_GRPC_MAX_FRAME_SIZE"):
+        settings.transmitter_settings(environ={"IMGBENCH_GRPC_MAX_FRAME_SIZE": "1000"})
