@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import SpanKind, Tracer
 
 from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
@@ -35,7 +35,7 @@ from imgbench.measure.clock import Probe, RunClock, estimate_run
 from imgbench.measure.results import NS, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import ReceiverMetrics, labels_of
-from imgbench.observe.tracing import context_from_traceparent
+from imgbench.observe.tracing import context_from_traceparent, span_attributes
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import Clock, ImageMeta
 
@@ -165,6 +165,8 @@ class ReceiverCore:
         self._runs: OrderedDict[tuple[str, str, str, int], RunRecord] = OrderedDict()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._background: set[asyncio.Task[None]] = set()
+        #: Bound ports by protocol (set by the server once listening): ``server.port`` on spans.
+        self.ports: dict[str, int] = {}
 
     # -- the one entry point ---------------------------------------------
 
@@ -311,9 +313,12 @@ class ReceiverCore:
         span = (
             self._tracer.start_span(
                 "receive image",
+                # The parent is the transmitter's "send image" span: one trace per image.
                 context=context_from_traceparent(meta.traceparent),
+                kind=SpanKind.SERVER,
                 start_time=stamp.realtime_ns - self._span_shift(record, meta),
                 attributes={
+                    **span_attributes(protocol, mode, port=self.ports.get(protocol)),
                     "imgbench.protocol": protocol,
                     "imgbench.mode": mode,
                     "imgbench.run_id": meta.run_id,

@@ -78,6 +78,7 @@ class ReceiverServer:
             "grpc": grpc_port,
             "http": self._http.port,
         }
+        self.core.ports = dict(self.ports)
         log.info(
             "receiver listening",
             bind=s.bind,

@@ -27,7 +27,8 @@ from typing import Any
 
 import structlog
 from opentelemetry import trace
-from opentelemetry.trace import Tracer
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind, Tracer
 from opentelemetry.util.types import Attributes
 
 from imgbench import wire
@@ -36,7 +37,7 @@ from imgbench.errors import ImageLost, IntegrityError, RunError
 from imgbench.measure.results import NS, ProtocolRun, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import TransmitterMetrics, labels_of
-from imgbench.observe.tracing import traceparent
+from imgbench.observe.tracing import span_attributes, traceparent
 from imgbench.runtime import resources
 from imgbench.runtime.http import get_json, request
 from imgbench.wire import Clock, ImageMeta
@@ -64,10 +65,14 @@ def protocol_order(protocols: tuple[str, ...], repetition: int) -> tuple[str, ..
 
 @dataclass(frozen=True, slots=True)
 class RunKey:
-    """Identifies one protocol run on the wire (with the protocol and mode)."""
+    """Identifies one protocol run on the wire (with the protocol and mode).
+
+    ``run_span`` is the run span's context: each image's trace links to it.
+    """
 
     run_id: str
     repetition: int
+    run_span: trace.SpanContext | None = None
 
 
 @dataclass
@@ -88,7 +93,6 @@ class Harness:
     ) -> ProtocolRun:
         """One protocol's run; raises :class:`RunError` when an image is lost or corrupted."""
         s = self.settings
-        key = RunKey(run_id, repetition)
         protocol, mode = sender.protocol, sender.mode
         result = ProtocolRun(
             protocol=protocol,
@@ -106,6 +110,7 @@ class Harness:
             direction=direction_of(mode),
         )
         attributes: Attributes = {
+            **self._peer(protocol, mode),
             "imgbench.protocol": protocol,
             "imgbench.mode": mode,
             "imgbench.run_id": run_id,
@@ -117,41 +122,56 @@ class Harness:
             structlog.contextvars.bound_contextvars(
                 protocol=protocol, mode=mode, run_id=run_id, repetition=repetition
             ),
+            # The run span is a trace of its own (INTERNAL: local orchestration); each
+            # image is another trace that links to it (see _send and the README).
             self._span(f"{protocol} run", attributes) as span,
         ):
-            await sender.connect(time.monotonic() + s.connect_timeout, traceparent(span))
-            try:
-                for i in range(s.warmup):
-                    if i:
-                        await asyncio.sleep(s.delay)
-                    result.warmup_samples.append(
-                        await self._send(sender, image, key, i, warmup=True)
-                    )
-                if s.warmup:
-                    await asyncio.sleep(s.delay)
-                before = await self._costs_snapshot()
-                result.samples = await self._measured(sender, image, key)
-                result.costs = _costs(before, await self._costs_snapshot(), result)
-            finally:
-                await sender.close()
-        result.message_bytes = result.samples[0].message_bytes
-        figures = compute_figures(result.samples)
-        last_ack = (
-            max(x.ack_ns for x in result.samples) - min(x.scheduled_ns for x in result.samples)
-        ) / NS
-        self.metrics.run_completed(protocol, mode, figures, last_ack)
-        log.info(
-            "run completed",
-            protocol=protocol,
-            mode=mode,
-            run_id=run_id,
-            images=figures.images,
-            total_transfer_s=round(figures.total_transfer_s, 6),
-            cumulative_transmission_s=round(figures.cumulative_transmission_s, 6),
-            median_transmission_s=round(figures.transmission.p50, 6),
-            median_round_trip_s=round(figures.round_trip.p50, 6),
-        )
+            run_ctx = span.get_span_context()
+            key = RunKey(run_id, repetition, run_ctx if run_ctx.is_valid else None)
+            # Every line of this run (image lines too) names the run's trace.
+            run_trace = {"run_trace_id": format(run_ctx.trace_id, "032x")} if key.run_span else {}
+            with structlog.contextvars.bound_contextvars(**run_trace):
+                await self._run_body(sender, image, key, result)
+            figures = compute_figures(result.samples)
+            last_ack = (
+                max(x.ack_ns for x in result.samples) - min(x.scheduled_ns for x in result.samples)
+            ) / NS
+            self.metrics.run_completed(protocol, mode, figures, last_ack)
+            # Inside the run span: the line carries the run's trace id.
+            log.info(
+                "run completed",
+                protocol=protocol,
+                mode=mode,
+                run_id=run_id,
+                images=figures.images,
+                total_transfer_s=round(figures.total_transfer_s, 6),
+                cumulative_transmission_s=round(figures.cumulative_transmission_s, 6),
+                median_transmission_s=round(figures.transmission.p50, 6),
+                median_round_trip_s=round(figures.round_trip.p50, 6),
+            )
         return result
+
+    async def _run_body(
+        self, sender: Sender, image: Image, key: RunKey, result: ProtocolRun
+    ) -> None:
+        """Connect, warm up, send the measured images, close; fills ``result``."""
+        s = self.settings
+        # The connection belongs to the run: its handshake carries the run span's context.
+        run_span = trace.get_current_span()
+        await sender.connect(time.monotonic() + s.connect_timeout, traceparent(run_span))
+        try:
+            for i in range(s.warmup):
+                if i:
+                    await asyncio.sleep(s.delay)
+                result.warmup_samples.append(await self._send(sender, image, key, i, warmup=True))
+            if s.warmup:
+                await asyncio.sleep(s.delay)
+            before = await self._costs_snapshot()
+            result.samples = await self._measured(sender, image, key)
+            result.costs = _costs(before, await self._costs_snapshot(), result)
+        finally:
+            await sender.close()
+        result.message_bytes = result.samples[0].message_bytes
 
     async def _measured(self, sender: Sender, image: Image, key: RunKey) -> list[Sample]:
         s = self.settings
@@ -193,9 +213,12 @@ class Harness:
         kind = "warm-up image" if warmup else "image"
         with (
             structlog.contextvars.bound_contextvars(sequence=sequence, warmup=warmup),
+            # One trace per image: a new root (empty parent context), CLIENT because the
+            # transmitter waits for the receiver's ack, linked to the run span's trace.
             self._span(
                 "send image",
                 {
+                    **self._peer(protocol, mode),
                     "imgbench.protocol": protocol,
                     "imgbench.mode": mode,
                     "imgbench.run_id": key.run_id,
@@ -204,6 +227,9 @@ class Harness:
                     "imgbench.bytes": image.size,
                     "imgbench.warmup": warmup,
                 },
+                kind=SpanKind.CLIENT,
+                context=Context(),
+                links=[Link(key.run_span)] if key.run_span is not None else None,
             ) as span,
         ):
             send_ns = time.monotonic_ns()
@@ -289,11 +315,27 @@ class Harness:
             )
             return sample
 
-    def _span(self, name: str, attributes: Attributes) -> contextlib.AbstractContextManager[Any]:
+    def _span(
+        self,
+        name: str,
+        attributes: Attributes,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        context: Context | None = None,
+        links: list[Link] | None = None,
+    ) -> contextlib.AbstractContextManager[Any]:
         """A current span, or none at all with IMGBENCH_TELEMETRY=off."""
         if self.settings.telemetry:
-            return self.tracer.start_as_current_span(name, attributes=attributes)
+            return self.tracer.start_as_current_span(
+                name, context=context, kind=kind, attributes=attributes, links=links
+            )
         return _no_span()
+
+    def _peer(self, protocol: str, mode: str) -> dict[str, str | int]:
+        """Semantic-convention attributes naming the receiver endpoint of ``protocol``."""
+        s = self.settings
+        port = s.ws_port if protocol == "websocket" else s.grpc_port
+        return span_attributes(protocol, mode, address=s.receiver_host, port=port)
 
     async def _costs_snapshot(self) -> dict[str, Any]:
         """Own CPU/memory, and the receiver's when its HTTP port answers.

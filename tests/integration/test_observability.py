@@ -8,6 +8,7 @@ import math
 import re
 
 import pytest
+from opentelemetry.trace import SpanKind
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from imgbench.measure.results import compute_figures
@@ -162,11 +163,27 @@ async def test_receiver_span_is_child_of_transmitter_send_span(
     assert len(sent) == len(received) == 4  # 1 warm-up + 3 measured
     run_spans = [s for s in tx.spans.get_finished_spans() if s.name == f"{protocol} run"]
     assert len(run_spans) == 1
+    run = run_spans[0]
+    assert run.kind is SpanKind.INTERNAL
+    # One trace per image: each send span is a root, linked to the run span's trace.
+    assert len({s.context.trace_id for s in sent.values()}) == 4
     for span in received:
         assert span.parent is not None and span.parent.is_remote
+        assert span.kind is SpanKind.SERVER
         parent = sent[span.parent.span_id]
-        assert span.context.trace_id == parent.context.trace_id
-        assert parent.parent is not None and parent.parent.span_id == run_spans[0].context.span_id
+        assert parent.kind is SpanKind.CLIENT
+        assert span.context.trace_id == parent.context.trace_id != run.context.trace_id
+        assert parent.parent is None
+        assert [link.context.span_id for link in parent.links] == [run.context.span_id]
+        assert parent.links[0].context.trace_id == run.context.trace_id
+        for s in (parent, span):
+            assert s.attributes is not None
+            expected_name = "http" if protocol == "grpc" else "websocket"
+            assert s.attributes["network.protocol.name"] == expected_name
+            assert s.attributes["server.port"] == live_receiver.server.ports[protocol]
+            assert s.attributes.get("rpc.system") == ("grpc" if protocol == "grpc" else None)
+        assert parent.attributes is not None
+        assert parent.attributes["server.address"] == "127.0.0.1"
         assert parent.attributes is not None
         assert span.attributes is not None
         assert parent.attributes["imgbench.sequence"] == span.attributes["imgbench.sequence"]
@@ -201,6 +218,14 @@ async def test_log_lines_about_an_image_carry_its_trace_ids(live_receiver: LiveR
     for line in completed:
         for key in ("total_transfer_s", "cumulative_transmission_s", "median_transmission_s"):
             assert key in line
+    # The transmitter's run-level lines carry the run span's trace id; its image lines
+    # carry their own image trace and name the run's trace as run_trace_id.
+    (run_span,) = [s for s in tx.spans.get_finished_spans() if s.name == "websocket run"]
+    run_trace = format(run_span.context.trace_id, "032x")
+    (tx_completed,) = [line for line in completed if line["logger"] == "transmitter"]
+    assert tx_completed["trace_id"] == run_trace
+    acked = [line for line in image_lines if line["event"] == "image acknowledged"]
+    assert all(line["run_trace_id"] == run_trace != line["trace_id"] for line in acked)
 
 
 @pytest.mark.parametrize("instrumented", [False, True])
