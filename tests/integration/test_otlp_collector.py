@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import tools_required
+from helpers.external_tools import tools_required
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
