@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Tracer
 
 from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
@@ -35,9 +35,10 @@ from imgbench.measure.clock import Probe, RunClock, estimate_run
 from imgbench.measure.results import NS, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import ReceiverMetrics, labels_of
-from imgbench.observe.tracing import context_from_traceparent, span_attributes
+from imgbench.observe.tracing import context_from_traceparent, span_attributes, span_kinds
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import Clock, ImageMeta
+from imgbench.wire.names import PUSH_MODE
 
 log = get_logger("receiver")
 
@@ -315,10 +316,13 @@ class ReceiverCore:
                 "receive image",
                 # The parent is the transmitter's "send image" span: one trace per image.
                 context=context_from_traceparent(meta.traceparent),
-                kind=SpanKind.SERVER,
+                kind=span_kinds(mode)[1],
                 start_time=stamp.realtime_ns - self._span_shift(record, meta),
                 attributes={
-                    **span_attributes(protocol, mode, port=self.ports.get(protocol)),
+                    # In push mode the receiver is the client: no server.port of its own.
+                    **span_attributes(
+                        protocol, mode, port=None if mode == PUSH_MODE else self.ports.get(protocol)
+                    ),
                     "imgbench.protocol": protocol,
                     "imgbench.mode": mode,
                     "imgbench.run_id": meta.run_id,

@@ -37,11 +37,11 @@ from imgbench.errors import ImageLost, IntegrityError, RunError
 from imgbench.measure.results import NS, ProtocolRun, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import TransmitterMetrics, labels_of
-from imgbench.observe.tracing import span_attributes, traceparent
+from imgbench.observe.tracing import span_attributes, span_kinds, traceparent
 from imgbench.runtime import resources
 from imgbench.runtime.http import get_json, request
 from imgbench.wire import Clock, ImageMeta
-from imgbench.wire.names import direction_of
+from imgbench.wire.names import PUSH_MODE, direction_of
 from transmitter.image import Image
 from transmitter.senders import Payload, Sender, largest_message, payload_size
 
@@ -213,8 +213,8 @@ class Harness:
         kind = "warm-up image" if warmup else "image"
         with (
             structlog.contextvars.bound_contextvars(sequence=sequence, warmup=warmup),
-            # One trace per image: a new root (empty parent context), CLIENT because the
-            # transmitter waits for the receiver's ack, linked to the run span's trace.
+            # One trace per image: a new root (empty parent context), linked to the run
+            # span's trace; CLIENT (PRODUCER in push mode): see tracing.span_kinds.
             self._span(
                 "send image",
                 {
@@ -227,7 +227,7 @@ class Harness:
                     "imgbench.bytes": image.size,
                     "imgbench.warmup": warmup,
                 },
-                kind=SpanKind.CLIENT,
+                kind=span_kinds(mode)[0],
                 context=Context(),
                 links=[Link(key.run_span)] if key.run_span is not None else None,
             ) as span,
@@ -332,8 +332,12 @@ class Harness:
         return _no_span()
 
     def _peer(self, protocol: str, mode: str) -> dict[str, str | int]:
-        """Semantic-convention attributes naming the receiver endpoint of ``protocol``."""
+        """Semantic-convention attributes naming the listening endpoint of ``protocol``:
+        the receiver's, or in push mode this transmitter's push server."""
         s = self.settings
+        if mode == PUSH_MODE:
+            port = s.push_ws_port if protocol == "websocket" else s.push_grpc_port
+            return span_attributes(protocol, mode, address=s.push_host or None, port=port)
         port = s.ws_port if protocol == "websocket" else s.grpc_port
         return span_attributes(protocol, mode, address=s.receiver_host, port=port)
 

@@ -51,11 +51,20 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
+from opentelemetry.trace import SpanKind
 
 from imgbench import __version__
 from imgbench.errors import ConfigError
 from imgbench.observe.logs import get_logger
-from imgbench.wire.names import GRPC_SERVICE, SEND_METHOD, SEND_STREAM_METHOD, UPLOAD_METHOD
+from imgbench.wire.names import (
+    GRPC_SERVICE,
+    PUSH_MODE,
+    PUSH_SERVICE,
+    SEND_METHOD,
+    SEND_STREAM_METHOD,
+    SUBSCRIBE_METHOD,
+    UPLOAD_METHOD,
+)
 
 #: ``OTEL_EXPORTER_OTLP_PROTOCOL`` values and the exporter module each selects.
 PROTOCOLS: Final = ("grpc", "http/protobuf")
@@ -312,12 +321,26 @@ def tracer_provider(
     return provider
 
 
-#: gRPC method per mode (semantic conventions: ``rpc.method`` without the service).
+#: gRPC service and method per mode (semantic conventions: ``rpc.method`` without the service).
 _GRPC_METHODS: Final = {
-    "unary": SEND_METHOD,
-    "stream": SEND_STREAM_METHOD,
-    "chunked": UPLOAD_METHOD,
+    "unary": (GRPC_SERVICE, SEND_METHOD),
+    "stream": (GRPC_SERVICE, SEND_STREAM_METHOD),
+    "chunked": (GRPC_SERVICE, UPLOAD_METHOD),
+    PUSH_MODE: (PUSH_SERVICE, SUBSCRIBE_METHOD),
 }
+
+
+def span_kinds(mode: str) -> tuple[SpanKind, SpanKind]:
+    """Kinds of the (send, receive) image spans for ``mode``.
+
+    Uploads are request/ack exchanges with the receiver as the server: CLIENT and
+    SERVER. In push mode the transmitter serves a subscription and pushes images
+    down it to a subscribed receiver: PRODUCER and CONSUMER, so that no viewer draws
+    the receiver as the server of a connection it opened.
+    """
+    if mode == PUSH_MODE:
+        return SpanKind.PRODUCER, SpanKind.CONSUMER
+    return SpanKind.CLIENT, SpanKind.SERVER
 
 
 def span_attributes(
@@ -327,14 +350,14 @@ def span_attributes(
 
     WebSocket: ``network.protocol.name=websocket``. gRPC: ``rpc.system=grpc`` with
     ``rpc.service``/``rpc.method``, carried by HTTP/2 (``network.protocol.name=http``,
-    version 2). ``server.address``/``server.port`` name the receiver's endpoint.
+    version 2). ``server.address``/``server.port`` name the endpoint that listens: the
+    receiver's, or the transmitter's push server in push mode.
     """
     attrs: dict[str, str | int] = {}
     if protocol == "grpc":
         attrs["rpc.system"] = "grpc"
-        attrs["rpc.service"] = GRPC_SERVICE
         if mode in _GRPC_METHODS:
-            attrs["rpc.method"] = _GRPC_METHODS[mode]
+            attrs["rpc.service"], attrs["rpc.method"] = _GRPC_METHODS[mode]
         attrs["network.protocol.name"] = "http"
         attrs["network.protocol.version"] = "2"
     else:

@@ -257,3 +257,36 @@ async def test_grpc_rpc_spans_only_when_instrumentation_is_on(instrumented: bool
     assert len(receives) == 2 and {s.context.trace_id for s in receives} == sends
     for span in server_rpc:
         assert span.context.trace_id in sends
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "grpc"])
+async def test_push_mode_images_are_producer_and_consumer_spans(
+    live_receiver: LiveReceiver, protocol: str
+) -> None:
+    """In push mode the transmitter serves and the receiver subscribes: the image spans
+    are PRODUCER -> CONSUMER (not CLIENT -> SERVER), still one trace per image."""
+    settings = live_receiver.transmitter_settings(images=2, warmup=0, direction="push")
+    tx = make_transmitter(settings)
+    await tx.harness.run_protocol(
+        make_sender(protocol, settings, None), load_image(None), f"push-spans-{protocol}"
+    )
+    tx.tracing.force_flush()
+    sent = {s.context.span_id: s for s in tx.spans.get_finished_spans() if s.name == "send image"}
+    received = [
+        s
+        for s in live_receiver.spans.get_finished_spans()
+        if s.name == "receive image"
+        and s.attributes is not None
+        and s.attributes["imgbench.run_id"] == f"push-spans-{protocol}"
+    ]
+    assert len(sent) == len(received) == 2
+    for span in received:
+        assert span.parent is not None
+        parent = sent[span.parent.span_id]
+        assert (parent.kind, span.kind) == (SpanKind.PRODUCER, SpanKind.CONSUMER)
+        assert span.context.trace_id == parent.context.trace_id
+        assert parent.attributes is not None and span.attributes is not None
+        assert "server.port" not in span.attributes  # the receiver is the client here
+        if protocol == "grpc":
+            assert parent.attributes["rpc.service"] == names.PUSH_SERVICE
+            assert parent.attributes["rpc.method"] == names.SUBSCRIBE_METHOD
