@@ -39,7 +39,6 @@ from imgbench.runtime.http import Request, Response
 from imgbench.wire import ImageMeta
 from imgbench.wire.names import GRPC_HEADROOM, PUSH_MODE, SUBSCRIBE, WS_PUSH_PATH
 from receiver.core import ReceiverCore, Stamp, error_ack
-from receiver.ws import MAX_QUEUE
 
 log = get_logger("receiver")
 
@@ -97,7 +96,7 @@ class Subscriptions:
             async with connect(
                 url,
                 max_size=limit,
-                max_queue=MAX_QUEUE,
+                max_queue=self.core.settings.ws_max_queue,
                 # Offered; the transmitter (the server) decides, as it does for uploads.
                 compression="deflate",
                 additional_headers={"traceparent": traceparent} if traceparent else None,
