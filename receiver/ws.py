@@ -27,6 +27,10 @@ from receiver.core import ReceiverCore, Stamp, error_ack
 PATHS = {"/v1/images": "binary", "/v1/images/json": "json"}
 PROTOCOL = "websocket"
 
+#: The default of IMGBENCH_WS_MAX_QUEUE (the setting is what the receiver applies):
+#: messages websockets may buffer per connection before it stops reading the socket.
+MAX_QUEUE = 2
+
 
 class WebSocketAdapter:
     def __init__(self, core: ReceiverCore) -> None:
