@@ -54,6 +54,11 @@ VERDICT_RULE = "instance:imgbench_run_transmission_seconds_p50:websocket_over_gr
 #: A run is in progress while the transmitter's gauge is 1. max_over_time over the
 #: step keeps a run visible whatever the step: a plain gauge query samples one
 #: instant per step, so at 15 s or 30 s steps a 10 s run fell between samples.
+#: The direction variable's matcher, on every metric that carries the label (the
+#: per-image histograms and counters and the last-run gauges): uploads, pushes or both.
+DIRECTION = 'direction=~"$direction"'
+RECEIVER_RUNS = f"{RECEIVER},{DIRECTION}"
+TRANSMITTER_RUNS = f"{TRANSMITTER},{DIRECTION}"
 RUN_IN_PROGRESS = f"max_over_time(imgbench_runs_in_progress{{{TRANSMITTER}}}[$__interval])"
 
 
@@ -87,6 +92,32 @@ def query(
     else:
         q = q.format(pm.PromQueryFormat.TIME_SERIES)
     return q.instant() if instant else q.range()
+
+
+def direction_variable() -> db.CustomVariable:
+    """``$direction``: upload (transmitter is the client), push (transmitter is the server), All."""
+    every = dm.VariableOption(selected=True, text="All", value="$__all")
+    return (
+        db.CustomVariable("direction")
+        .label("direction")
+        .description(
+            "Which way the images went: upload (the transmitter is the client) or push (the"
+            " transmitter is the server, WebSocket frames unmasked). Filters every panel whose"
+            " metric carries the direction label; the mode label shows push runs as 'push'."
+        )
+        .values("upload,push")
+        .include_all(True)
+        .all_value("upload|push")
+        .multi(False)
+        .current(every)
+        .options(
+            [
+                every,
+                dm.VariableOption(selected=False, text="upload", value="upload"),
+                dm.VariableOption(selected=False, text="push", value="push"),
+            ]
+        )
+    )
 
 
 def fixed(colour: str) -> dm.DynamicConfigValue:
@@ -253,7 +284,7 @@ def per_image_bars() -> barchart.Panel:
         .with_target(
             query(
                 "label_join(imgbench_run_image_transmission_seconds{"
-                + RECEIVER
+                + RECEIVER_RUNS
                 + '}, "series", " ", "protocol", "mode")',
                 legend="",
                 instant=True,
@@ -404,7 +435,7 @@ def latency_over_time(title: str, description: str, histogram: str, job: str) ->
 
 
 def histogram_heatmap(protocol: str) -> heatmap.Panel:
-    series = f'imgbench_transmission_seconds_bucket{{{RECEIVER},protocol="{protocol}"}}'
+    series = f'imgbench_transmission_seconds_bucket{{{RECEIVER_RUNS},protocol="{protocol}"}}'
     # Exact per-step differences of the raw counters (no rate() extrapolation), so a
     # 10-image run adds up to 10 over its steps.
     expr = f"sum by (le) (clamp_min({series} - {series} offset $__interval, 0))"
@@ -518,14 +549,14 @@ def build() -> dict[str, Any]:
             "Receiver, last run: first scheduled send to last image fully received, delays"
             " between sends included. With the default 10 images and 1 s delay this is about"
             " 9 s plus the transfer itself.",
-            f"imgbench_run_total_transfer_seconds{{{RECEIVER}}}",
+            f"imgbench_run_total_transfer_seconds{{{RECEIVER_RUNS}}}",
             "s",
         ),
         last_run_stat(
             "Cumulative transmission time",
             "Receiver, last run: sum of the per-image transmission times (delays excluded)."
             " Lower is better; this is the protocol's total cost for the same images.",
-            f"imgbench_run_cumulative_transmission_seconds{{{RECEIVER}}}",
+            f"imgbench_run_cumulative_transmission_seconds{{{RECEIVER_RUNS}}}",
             "s",
         ),
         last_run_stat(
@@ -533,20 +564,20 @@ def build() -> dict[str, Any]:
             "Receiver, last run: exact median (p50) of the per-image transmission time:"
             " receive-complete minus scheduled send start, measured images only (warm-up"
             " excluded).",
-            f'imgbench_run_transmission_seconds{{{RECEIVER},stat="p50"}}',
+            f'imgbench_run_transmission_seconds{{{RECEIVER_RUNS},stat="p50"}}',
             "s",
         ),
         last_run_stat(
             "Max per-image time",
             "Receiver, last run: the slowest image's transmission time (exact maximum).",
-            f'imgbench_run_transmission_seconds{{{RECEIVER},stat="max"}}',
+            f'imgbench_run_transmission_seconds{{{RECEIVER_RUNS},stat="max"}}',
             "s",
         ),
         last_run_stat(
             "Throughput",
             "Receiver, last run: image bytes of the measured images divided by the cumulative"
             " transmission time, in bytes per second (SI: 1 MB/s = 10^6 B/s).",
-            f"imgbench_run_throughput_bytes_per_second{{{RECEIVER}}}",
+            f"imgbench_run_throughput_bytes_per_second{{{RECEIVER_RUNS}}}",
             "Bps",
         ),
         last_run_stat(
@@ -554,14 +585,14 @@ def build() -> dict[str, Any]:
             "Receiver, last run: number of measured images accepted (warm-up images"
             " excluded). Should equal IMGBENCH_IMAGES for both protocols; a lower number"
             " means images were lost.",
-            f"imgbench_run_images{{{RECEIVER}}}",
+            f"imgbench_run_images{{{RECEIVER_RUNS}}}",
             "none",
         ),
         last_run_stat(
             "Integrity failures",
             "Receiver, since it started: images whose length or SHA-256 did not match what"
             " the message declared (raw counter, all runs). Anything other than 0 is a bug.",
-            f"sum by (protocol) (imgbench_integrity_failures_total{{{RECEIVER}}})",
+            f"sum by (protocol) (imgbench_integrity_failures_total{{{RECEIVER_RUNS}}})",
             "none",
             legend="{{protocol}}",
         ),
@@ -587,7 +618,7 @@ def build() -> dict[str, Any]:
             " one row per protocol and mode. With 10 images p90 and p99 interpolate"
             " between the slowest images.",
             "imgbench_run_transmission_seconds",
-            RECEIVER,
+            RECEIVER_RUNS,
         ),
         stats_table(
             "Round-trip time statistics (transmitter)",
@@ -596,7 +627,7 @@ def build() -> dict[str, Any]:
             " receiver's checksum and the acknowledgement's way back to the transmission"
             " time.",
             "imgbench_run_round_trip_seconds",
-            TRANSMITTER,
+            TRANSMITTER_RUNS,
         ),
     ]
 
@@ -608,7 +639,7 @@ def build() -> dict[str, Any]:
             " until the next one, so runs can be compared over the time range.",
             [
                 query(
-                    f'imgbench_run_transmission_seconds{{{RECEIVER},stat=~"p50|max"}}',
+                    f'imgbench_run_transmission_seconds{{{RECEIVER_RUNS},stat=~"p50|max"}}',
                     legend="{{protocol}} {{mode}} {{stat}}",
                 )
             ],
@@ -623,7 +654,12 @@ def build() -> dict[str, Any]:
             "Receiver, since it started: measured images accepted (raw counter, warm-up"
             " excluded). Each run adds IMGBENCH_IMAGES per protocol; a step smaller than"
             " that means lost images.",
-            [query(f"sum by (protocol, mode) (imgbench_images_received_total{{{RECEIVER}}}) > 0")],
+            [
+                query(
+                    "sum by (protocol, mode)"
+                    f" (imgbench_images_received_total{{{RECEIVER_RUNS}}}) > 0"
+                )
+            ],
             "none",
         )
         .height(8)
@@ -639,7 +675,7 @@ def build() -> dict[str, Any]:
             " exemplars: single images with the id of the trace that carried them; click"
             " one to open the trace in Jaeger. Empty between runs.",
             "imgbench_transmission_seconds",
-            RECEIVER,
+            RECEIVER_RUNS,
         ),
         latency_over_time(
             "Round-trip time over time (transmitter)",
@@ -648,7 +684,7 @@ def build() -> dict[str, Any]:
             " $__rate_interval). Dashed: p99 estimated from the histogram buckets, with"
             " exemplars where the transmitter recorded them. Empty between runs.",
             "imgbench_round_trip_seconds",
-            TRANSMITTER,
+            TRANSMITTER_RUNS,
         ),
         histogram_heatmap("websocket"),
         histogram_heatmap("grpc"),
@@ -694,6 +730,7 @@ def build() -> dict[str, Any]:
         .timepicker(db.TimePicker().refresh_intervals(["1s", "5s", "10s", "30s", "1m", "5m"]))
         .version(1)
         .annotations(run_annotations())
+        .with_variable(direction_variable())
     )
     # Expanded rows: a row is followed by its panels at the top level (panels put
     # inside a row are only kept by Grafana when the row is collapsed).

@@ -167,3 +167,34 @@ def test_runs_are_annotated(dashboard: dict[str, Any]) -> None:
     runs = annotations["Runs"]
     assert runs["enable"] and runs["datasource"] == {"type": "prometheus", "uid": "prometheus"}
     assert "imgbench_runs_in_progress" in runs["expr"] and runs["expr"].endswith("> 0")
+
+
+def test_direction_variable_filters_every_metric_that_carries_the_label(
+    dashboard: dict[str, Any],
+) -> None:
+    """Push and upload runs are told apart: ``$direction`` (All by default) on every such query."""
+    from imgbench.observe.metrics import PMD, ReceiverMetrics, TransmitterMetrics
+
+    (variable,) = dashboard["templating"]["list"]
+    assert (variable["name"], variable["type"], variable["query"]) == (
+        "direction",
+        "custom",
+        "upload,push",
+    )
+    assert variable["includeAll"] is True and variable["allValue"] == "upload|push"
+    assert "direction" in PMD
+    with_direction = {
+        m.name
+        for metrics in (ReceiverMetrics(), TransmitterMetrics())
+        for m in metrics.registry.collect()
+        if any("direction" in s.labels for s in m.samples)
+    }
+    checked = 0
+    for panel in panels_of(dashboard):
+        for target in panel.get("targets", []):
+            expr = target.get("expr", "")
+            for name in re.findall(r"\b(imgbench_[a-z_]+?)(?:_total|_bucket|_sum|_count)?\{", expr):
+                if name in with_direction:
+                    checked += 1
+                    assert 'direction=~"$direction"' in expr, (panel["title"], expr)
+    assert checked >= 10

@@ -394,6 +394,8 @@ def grafana_macros(interval_s: float, range_s: float) -> dict[str, str]:
 def substitute(expr: str, interval_s: float, range_s: float) -> str:
     for name, value in grafana_macros(interval_s, range_s).items():  # longest names first
         expr = expr.replace(f"${{{name}}}", value).replace(f"${name}", value)
+    # The dashboard's own variable at its default, All (its allValue).
+    expr = expr.replace("$direction", "upload|push")
     assert "$" not in expr, f"unknown Grafana variable left in {expr!r}"
     return expr
 
