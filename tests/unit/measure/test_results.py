@@ -66,3 +66,18 @@ def test_loading_something_else_fails_clearly(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"schema": "other"}')
     with pytest.raises(ValueError, match="not an imgbench result"):
         Comparison.load(tmp_path / "x.json")
+
+
+def test_direction_is_saved_and_old_results_load_as_uploads(tmp_path: Path) -> None:
+    run = ProtocolRun(
+        protocol="websocket", mode="push", compression=False, images=1, warmup=0, delay_s=0.0,
+        in_flight=1, repetition=0, position=0, image_bytes=1000, message_bytes=1050,
+        samples=[sample(0, 1, 1, 5, 9)], direction="push",
+    )  # fmt: skip
+    comparison = Comparison("r2", "2026-01-01T00:00:00+00:00", {"direction": "push"}, {}, {},
+                            {"bytes": 1000}, [run])  # fmt: skip
+    data = comparison.to_dict()
+    assert data["runs"][0]["direction"] == "push"
+    assert Comparison.from_dict(data).runs[0].direction == "push"
+    del data["runs"][0]["direction"]  # written before push existed
+    assert Comparison.from_dict(data).runs[0].direction == "upload"
