@@ -5,6 +5,13 @@ measured images on the configured schedule, then close. Encoding happens
 after the send-start timestamp on every transport alike, so its cost counts
 the same everywhere (and the json mode's base64 cost is visible).
 
+Clock probes (:mod:`transmitter.probes`): a group before the first measured
+image (after the warm-up), one in each pause between images when it fits in
+the first half of the pause (right after the Ack, so the rest of the pause
+stays idle; never inside a timed window), and one after the last image; the
+run's samples are then corrected with the estimate (unchanged on a shared
+clock) and ``ProtocolRun.clock`` says which.
+
 Schedules:
 
 * closed loop (``in_flight == 1``, the default): send, wait for the ack, sleep
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,7 +41,7 @@ from opentelemetry.util.types import Attributes
 
 from imgbench import wire
 from imgbench.config.settings import TransmitterSettings
-from imgbench.errors import ImageLost, IntegrityError, RunError
+from imgbench.errors import ClockError, ImageLost, IntegrityError, RunError
 from imgbench.measure.results import NS, ProtocolRun, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import TransmitterMetrics, labels_of
@@ -43,6 +51,7 @@ from imgbench.runtime.http import get_json, request
 from imgbench.wire import Clock, ImageMeta
 from imgbench.wire.names import PUSH_MODE, direction_of
 from transmitter.image import Image
+from transmitter.probes import ClockProber
 from transmitter.senders import Payload, Sender, largest_message, payload_size
 
 log = get_logger("transmitter")
@@ -137,12 +146,16 @@ class Harness:
                 max(x.ack_ns for x in result.samples) - min(x.scheduled_ns for x in result.samples)
             ) / NS
             self.metrics.run_completed(protocol, mode, figures, last_ack)
+            self.metrics.run.clock_estimated(protocol, mode, result.clock)
             # Inside the run span: the line carries the run's trace id.
             log.info(
                 "run completed",
                 protocol=protocol,
                 mode=mode,
                 run_id=run_id,
+                clock=result.clock["status"],
+                clock_offset_ns=result.clock.get("offset_ns"),
+                clock_bound_ns=result.clock.get("bound_ns"),
                 images=figures.images,
                 total_transfer_s=round(figures.total_transfer_s, 6),
                 cumulative_transmission_s=round(figures.cumulative_transmission_s, 6),
@@ -159,29 +172,45 @@ class Harness:
         # The connection belongs to the run: its handshake carries the run span's context.
         run_span = trace.get_current_span()
         await sender.connect(time.monotonic() + s.connect_timeout, traceparent(run_span))
+        prober = ClockProber(
+            sender, key.run_id, key.repetition, total=s.images, timeout_s=s.image_timeout
+        )
         try:
             for i in range(s.warmup):
                 if i:
                     await asyncio.sleep(s.delay)
                 result.warmup_samples.append(await self._send(sender, image, key, i, warmup=True))
+            before_group = time.monotonic()
+            await prober.group()
             if s.warmup:
-                await asyncio.sleep(s.delay)
+                await asyncio.sleep(max(0.0, s.delay - (time.monotonic() - before_group)))
             before = await self._costs_snapshot()
-            result.samples = await self._measured(sender, image, key)
+            result.samples = await self._measured(sender, image, key, prober)
             result.costs = _costs(before, await self._costs_snapshot(), result)
+            await prober.group()
+            await prober.finish()
         finally:
             await sender.close()
+        result.samples, result.clock = _corrected(result.samples, prober)
         result.message_bytes = result.samples[0].message_bytes
 
-    async def _measured(self, sender: Sender, image: Image, key: RunKey) -> list[Sample]:
+    async def _measured(
+        self, sender: Sender, image: Image, key: RunKey, prober: ClockProber
+    ) -> list[Sample]:
         s = self.settings
         if s.in_flight == 1:
             samples = []
             for i in range(s.images):
                 if i:
-                    await asyncio.sleep(s.delay)
+                    # The pause: probes first (right after the Ack), within its first half.
+                    pause_start = time.monotonic()
+                    if s.delay > 0:
+                        await prober.group(budget_s=s.delay / 2)
+                    await asyncio.sleep(max(0.0, s.delay - (time.monotonic() - pause_start)))
                 samples.append(await self._send(sender, image, key, i))
             return samples
+        # Burst: sends overlap, so there is no pause without a timed window in it:
+        # only the groups before the first and after the last image.
         slots = asyncio.Semaphore(s.in_flight)
         t0 = time.monotonic_ns()
 
@@ -358,6 +387,25 @@ class Harness:
         except (OSError, TimeoutError, ValueError):
             pass  # costs are optional; the figures are not
         return snap
+
+
+def _corrected(samples: list[Sample], prober: ClockProber) -> tuple[list[Sample], dict[str, Any]]:
+    """The samples corrected with the run's clock estimate, and ``ProtocolRun.clock``.
+
+    Shared clock: unchanged (exact). No estimate: unchanged, status uncorrected.
+    """
+    clock = prober.as_dict()
+    run_clock, _ = prober.estimate()
+    if run_clock is None or run_clock.shared:
+        return samples, clock
+    out = []
+    try:
+        for x in samples:
+            value, bound = run_clock.correct(x.raw_transmission_ns, x.scheduled_ns)
+            out.append(dataclasses.replace(x, transmission_ns=value, bound_ns=bound))
+    except ClockError as exc:
+        return samples, {"status": "uncorrected", "why": f"correction refused: {exc}"}
+    return out, clock
 
 
 @contextlib.contextmanager

@@ -14,8 +14,10 @@ from imgbench import wire
 from imgbench.measure.clock import PROBES_PER_GROUP, Probe, estimate_run
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import names
+from transmitter.image import Image
+from transmitter.senders import make_sender
 
-from helpers.services import LiveReceiver
+from helpers.services import LiveReceiver, make_transmitter
 
 Exchange = Callable[[bytes], Awaitable[bytes]]
 
@@ -197,3 +199,41 @@ async def test_images_on_the_json_endpoint_must_be_text(live_receiver: LiveRecei
         live_receiver, "imgbench_rejected_messages_total", protocol="websocket",
         reason="wrong_frame_type",
     ) == 1  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("protocol", "overrides"),
+    [("websocket", {}), ("websocket", {"ws_mode": "json"}), ("grpc", {}),
+     ("grpc", {"grpc_mode": "stream"}), ("grpc", {"grpc_mode": "chunked"})],
+)  # fmt: skip
+async def test_a_run_probes_before_between_and_after_and_finds_the_clock_shared(
+    live_receiver: LiveReceiver, protocol: str, overrides: dict[str, object]
+) -> None:
+    settings = live_receiver.transmitter_settings(images=3, delay=0.2, **overrides)
+    image = Image("x", b"x" * 50_000, wire.digest(b"x" * 50_000), "image/png")
+    run_id = f"run-{protocol}-{len(overrides)}-{settings.grpc_mode}-{settings.ws_mode}"
+    run = await make_transmitter(settings).harness.run_protocol(
+        make_sender(protocol, settings, None), image, run_id
+    )
+    clock = run.clock
+    assert clock["status"] == "shared", clock
+    # Before the first image, in both pauses (loopback probes fit in 100 ms), after the last.
+    assert len(clock["groups"]) == 4, clock
+    assert [g["n_probes"] for g in clock["groups"]] == [PROBES_PER_GROUP] * 4
+    assert abs(clock["offset_ns"]) <= clock["bound_ns"] < 50_000_000
+    # Shared clock: today's exact figures, nothing corrected.
+    assert all(s.transmission_ns is None and s.bound_ns == 0 for s in run.samples)
+    # The receiver got every exchange echoed and made the same estimate.
+    (record,) = live_receiver.server.core.run(run_id)
+    assert record["clock"]["status"] == "shared"
+    assert record["clock"]["n_probes"] == clock["n_probes"]
+    assert record["clock"]["offset_ns"] == clock["offset_ns"]
+
+
+async def test_no_pause_no_probe_between_images(live_receiver: LiveReceiver) -> None:
+    settings = live_receiver.transmitter_settings(images=3, delay=0.0)
+    image = Image("x", b"x" * 1000, wire.digest(b"x" * 1000), "image/png")
+    run = await make_transmitter(settings).harness.run_protocol(
+        make_sender("websocket", settings, None), image, "no-pause"
+    )
+    assert [g["n_probes"] for g in run.clock["groups"]] == [PROBES_PER_GROUP] * 2
