@@ -536,12 +536,11 @@ class ReceiverCore:
 
     def _save_later(self, meta: ImageMeta, data: bytes | memoryview) -> None:
         assert self.settings.save_dir is not None
-        kind = "warmup" if meta.warmup else "image"
-        path = (
-            self.settings.save_dir
-            / meta.run_id
-            / f"{meta.protocol}-{meta.mode}-{kind}-{meta.sequence:06d}.bin"
-        )
+        try:
+            path = save_path(self.settings.save_dir, meta)
+        except ValueError as exc:  # unreachable while decoding refuses such ids
+            log.error("image not saved", run_id=meta.run_id, detail=str(exc))
+            return
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(_write, path, data))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -563,6 +562,23 @@ def error_ack(exc: WireError) -> bytes:
         warmup=False,
         error=f"{exc.reason}: {exc}",
     )
+
+
+def save_path(save_dir: Path, meta: ImageMeta) -> Path:
+    """Where ``--save-dir`` writes the image of ``meta``: ``<save_dir>/<run_id>/<file>``.
+
+    The run id comes from the wire. Decoding already refuses ids that could
+    climb out (``.``, ``..``); this checks the resolved result again so that no
+    future change to the id pattern can make the receiver write elsewhere.
+    Raises ValueError when the path would not be strictly inside ``save_dir``.
+    """
+    root = save_dir.resolve()
+    kind = "warmup" if meta.warmup else "image"
+    name = f"{meta.protocol}-{meta.mode}-{kind}-{meta.sequence:06d}.bin"
+    path = (root / meta.run_id / name).resolve()
+    if path.parent.parent != root or path.parent.name != meta.run_id:
+        raise ValueError(f"run id {meta.run_id!r} would leave the save directory")
+    return path
 
 
 def _write(path: Path, data: bytes | memoryview) -> None:

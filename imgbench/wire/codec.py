@@ -67,7 +67,9 @@ MODES: Final[dict[str, tuple[str, ...]]] = {
 
 #: Upper bound on images per run accepted from the wire.
 MAX_IMAGES_PER_RUN: Final = 1_000_000
-_RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: A run id names a directory under RECEIVER_SAVE_DIR, so it must not start with a
+#: dot: that refuses "." and ".." (path traversal) and hidden names alike.
+_RUN_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SHA256_LEN: Final = 32
 
@@ -448,7 +450,9 @@ def validate(meta: ImageMeta, *, protocol: str, mode: str) -> None:
     (:data:`~imgbench.wire.names.PROBE_MODE_OF`: a chunked run probes through Send).
     """
     if not _RUN_ID.match(meta.run_id):
-        raise InvalidField("run_id must be 1-64 characters of [A-Za-z0-9._-]")
+        raise InvalidField(
+            "run_id must be 1-64 characters of [A-Za-z0-9._-], not starting with a dot"
+        )
     if meta.probe is not None:
         _validate_probe(meta, protocol=protocol, mode=mode)
         return
