@@ -13,10 +13,14 @@ label it is counted under; :data:`WIRE_ERRORS` lists them::
     │   ├── WrongFrameType     e.g. a text frame where binary is expected
     │   ├── InvalidField       a field is missing or out of range
     │   ├── DuplicateImage     a sequence number already received in the run
-    │   └── ClockError         an impossible clock probe or corrected time
+    │   ├── ClockError         an impossible clock probe or corrected time
+    │   ├── RunsFull           every run slot holds a live run: a new run is refused
+    │   ├── RecordsFull        a run id has its maximum number of records
+    │   └── RunEvicted         a message for a run the receiver evicted
     └── RunError               a comparison run could not complete
         ├── ReceiverUnreachable  no connection before the deadline
         ├── ImageLost            no acknowledgement (timeout, disconnect)
+        ├── ReceiverRefused      the receiver refused a message and said why
         └── IntegrityError       the receiver reported a checksum mismatch
 """
 
@@ -83,6 +87,24 @@ class ClockError(WireError):
     reason = "clock"
 
 
+class RunsFull(WireError):
+    """Every run slot holds a live run, so a new run id is refused."""
+
+    reason = "runs_full"
+
+
+class RecordsFull(WireError):
+    """A run id already holds RECEIVER_MAX_RECORDS_PER_RUN records."""
+
+    reason = "records_full"
+
+
+class RunEvicted(WireError):
+    """A message for a run the receiver evicted; it is refused, not re-created."""
+
+    reason = "run_evicted"
+
+
 #: Every concrete refusal; its ``reason`` values are the ``reason`` label of
 #: ``imgbench_rejected_messages_total`` (:data:`imgbench.observe.metrics.REJECT_REASONS`).
 WIRE_ERRORS: Final = (
@@ -92,6 +114,9 @@ WIRE_ERRORS: Final = (
     InvalidField,
     DuplicateImage,
     ClockError,
+    RunsFull,
+    RecordsFull,
+    RunEvicted,
 )
 
 
@@ -104,6 +129,10 @@ class ReceiverUnreachable(RunError):
 
 
 class ImageLost(RunError):
+    pass
+
+
+class ReceiverRefused(RunError):
     pass
 
 

@@ -18,10 +18,8 @@ transmission times and refuses an image sent "in the future" (reason ``clock``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,7 @@ from opentelemetry.trace import Tracer
 from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import ClockError, DuplicateImage, InvalidField, WireError, WrongFrameType
-from imgbench.measure.clock import Probe, RunClock, estimate_run
+from imgbench.measure.clock import Probe, estimate_run
 from imgbench.measure.results import NS, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import ReceiverMetrics, labels_of
@@ -39,6 +37,7 @@ from imgbench.observe.tracing import context_from_traceparent, span_attributes, 
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import Clock, ImageMeta
 from imgbench.wire.names import PUSH_MODE
+from receiver.runs import RunGroup, RunRecord, RunTable
 
 log = get_logger("receiver")
 
@@ -71,87 +70,6 @@ class Assembled:
     message_bytes: int
 
 
-@dataclass
-class RunRecord:
-    """Everything received for one (run id, protocol, mode)."""
-
-    run_id: str
-    protocol: str
-    mode: str
-    repetition: int
-    total: int
-    samples: dict[int, Sample] = field(default_factory=dict)
-    warmup: int = 0
-    integrity_failures: int = 0
-    completed_at: float | None = None
-    #: Echoed clock probe exchanges: group -> probe id -> (t1, t2, t3, t4).
-    probes: dict[int, dict[int, Probe]] = field(default_factory=dict)
-    #: The transmitter's boot id, from its probes ("" when unknown).
-    transmitter_boot_id: str = ""
-    #: The clock estimate from ``probes``; None before the first exchange or when refused.
-    clock: RunClock | None = None
-    #: Why there is no estimate although probes arrived (empty otherwise).
-    clock_error: str = ""
-
-    def corrected(self) -> list[Sample]:
-        """Measured samples in sequence order, with corrected times when the clock is estimated.
-
-        Corrected at read time, so every sample uses the latest estimate
-        (interpolated between the probe groups around it once they are in).
-        A sample the estimate cannot correct stays raw (its status says so).
-        """
-        samples = [self.samples[k] for k in sorted(self.samples)]
-        clock = self.clock
-        if clock is None or clock.shared:
-            return samples
-        out = []
-        for s in samples:
-            try:
-                value, bound = clock.correct(s.raw_transmission_ns, s.scheduled_ns)
-            except ClockError:
-                return samples
-            out.append(dataclasses.replace(s, transmission_ns=value, bound_ns=bound))
-        return out
-
-    def clock_dict(self) -> dict[str, Any]:
-        """``status`` (shared / corrected / uncorrected), ``why``, and the estimate."""
-        if self.clock is None:
-            why = self.clock_error or "no clock probes received (a revision-1 transmitter)"
-            return {"status": "uncorrected", "why": why}
-        status = "shared" if self.clock.shared else "corrected"
-        return {"status": status, **self.clock.as_dict()}
-
-    def to_dict(self) -> dict[str, Any]:
-        samples = self.corrected()
-        return {
-            "run_id": self.run_id,
-            "protocol": self.protocol,
-            "mode": self.mode,
-            "repetition": self.repetition,
-            "total": self.total,
-            "received": len(samples),
-            "warmup_received": self.warmup,
-            "integrity_failures": self.integrity_failures,
-            "complete": self.completed_at is not None,
-            "samples": [
-                {
-                    "sequence": s.sequence,
-                    "scheduled_ns": s.scheduled_ns,
-                    "send_ns": s.send_ns,
-                    "receive_ns": s.receive_ns,
-                    "transmission_s": s.transmission_s,
-                    "raw_transmission_s": s.raw_transmission_ns / NS,
-                    "bound_s": s.bound_ns / NS,
-                    "image_bytes": s.image_bytes,
-                    "checksum_ok": s.checksum_ok,
-                }
-                for s in samples
-            ],
-            "figures": compute_figures(samples).as_dict() if samples else None,
-            "clock": self.clock_dict(),
-        }
-
-
 class ReceiverCore:
     """Validation, measurement and bookkeeping shared by both transports."""
 
@@ -163,7 +81,12 @@ class ReceiverCore:
         self._tracer = tracer
         #: IMGBENCH_TELEMETRY=off: no spans, no per-image metrics (error counters stay).
         self._telemetry = settings.telemetry
-        self._runs: OrderedDict[tuple[str, str, str, int], RunRecord] = OrderedDict()
+        self._runs = RunTable(
+            max_runs=settings.max_runs,
+            max_records_per_run=settings.max_records_per_run,
+            idle_timeout_s=settings.run_idle_timeout,
+            metrics=metrics,
+        )
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._background: set[asyncio.Task[None]] = set()
         #: Bound ports by protocol (set by the server once listening): ``server.port`` on spans.
@@ -234,7 +157,8 @@ class ReceiverCore:
         """Keep the echoed exchanges, re-estimate, and reply with t2 and t3."""
         probe = meta.probe
         assert probe is not None
-        record = self._record(meta)
+        run, record = self._record(meta, stamp.monotonic_ns)
+        self._runs.touch(run, stamp.monotonic_ns)
         if probe.completed:
             try:
                 exchanges = [
@@ -296,9 +220,10 @@ class ReceiverCore:
     ) -> tuple[ImageMeta, bytes]:
         meta, data, message_bytes = decoded
         receive_ns = stamp.on(meta.clock)
-        record = self._record(meta)
+        group, record = self._record(meta, stamp.monotonic_ns)
         if not meta.warmup and meta.sequence in record.samples:
             raise DuplicateImage(f"sequence {meta.sequence} of run {meta.run_id} already received")
+        self._runs.touch(group, stamp.monotonic_ns)
         raw_ns = receive_ns - meta.start_ns
         # Sent "in the future": refused (reason clock), never recorded as a negative time.
         corrected_ns, bound_ns = self._check_time(record, raw_ns, meta.start_ns)
@@ -341,7 +266,7 @@ class ReceiverCore:
         with trace.use_span(span, end_on_exit=False):
             try:
                 self._account(
-                    record, meta, span, data, message_bytes, receive_ns, transmission_ns,
+                    group, record, meta, span, data, message_bytes, receive_ns, transmission_ns,
                     (corrected_ns, bound_ns), checksum_ok, labels,
                 )  # fmt: skip
             finally:
@@ -405,6 +330,7 @@ class ReceiverCore:
 
     def _account(
         self,
+        group: RunGroup,
         record: RunRecord,
         meta: ImageMeta,
         span: trace.Span,
@@ -465,36 +391,19 @@ class ReceiverCore:
             )
             if len(record.samples) == record.total:
                 self._complete(record)
+                self._runs.closed(group)
 
     # -- runs ----------------------------------------------------------------
 
-    def _record(self, meta: ImageMeta) -> RunRecord:
-        key = (meta.run_id, meta.protocol, meta.mode, meta.repetition)
-        record = self._runs.get(key)
+    def _record(self, meta: ImageMeta, now_ns: int) -> tuple[RunGroup, RunRecord]:
+        """The record ``meta`` belongs to, created if new (see :mod:`receiver.runs`)."""
+        group, record = self._runs.lookup(meta, now_ns)
         if record is None:
             record = RunRecord(meta.run_id, meta.protocol, meta.mode, meta.repetition, meta.total)
-            self._runs[key] = record
-            self._evict()
+            self._runs.add(group, (meta.protocol, meta.mode, meta.repetition), record)
         elif record.total != meta.total:
             raise InvalidField(f"total changed from {record.total} to {meta.total} within a run")
-        return record
-
-    def _evict(self) -> None:
-        """Keep at most ``max_runs`` run ids: completed runs go first, then the oldest.
-
-        Evicting a run still in progress would lose its duplicate detection and
-        its completion (the last-run gauges), so that only happens when every
-        kept run is unfinished.
-        """
-        run_ids = list(dict.fromkeys(k[0] for k in self._runs))
-        excess = len(run_ids) - self.settings.max_runs
-        if excess <= 0:
-            return
-        unfinished = {k[0] for k, r in self._runs.items() if r.completed_at is None}
-        finished = [rid for rid in run_ids if rid not in unfinished]
-        victims = set((finished + [rid for rid in run_ids if rid in unfinished])[:excess])
-        for key in [k for k in self._runs if k[0] in victims]:
-            del self._runs[key]
+        return group, record
 
     def _complete(self, record: RunRecord) -> None:
         record.completed_at = time.time()
@@ -522,15 +431,15 @@ class ReceiverCore:
 
     def is_complete(self, meta: ImageMeta) -> bool:
         """Whether the protocol run ``meta`` belongs to has received all its images."""
-        record = self._runs.get((meta.run_id, meta.protocol, meta.mode, meta.repetition))
+        record = self._runs.get(meta.run_id, (meta.protocol, meta.mode, meta.repetition))
         return record is not None and record.completed_at is not None
 
     def run(self, run_id: str) -> list[dict[str, Any]]:
         """Records of ``run_id`` (one per protocol/mode/repetition), oldest first; [] if unknown."""
-        return [r.to_dict() for k, r in self._runs.items() if k[0] == run_id]
+        return [r.to_dict() for r in self._runs.records(run_id)]
 
     def run_ids(self) -> list[str]:
-        return list(dict.fromkeys(k[0] for k in self._runs))
+        return self._runs.run_ids()
 
     # -- saving --------------------------------------------------------------
 

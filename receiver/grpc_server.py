@@ -25,7 +25,7 @@ import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
 from imgbench import wire
-from imgbench.errors import OversizedMessage, WireError
+from imgbench.errors import OversizedMessage, RecordsFull, RunEvicted, RunsFull, WireError
 from imgbench.wire import ImageMeta, names
 from receiver.core import Assembled, ReceiverCore, Stamp, error_ack
 
@@ -164,6 +164,8 @@ class GrpcAdapter:
 
 
 def _status(exc: WireError) -> grpc.StatusCode:
-    if isinstance(exc, OversizedMessage):
+    if isinstance(exc, OversizedMessage | RunsFull | RecordsFull):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(exc, RunEvicted):
+        return grpc.StatusCode.FAILED_PRECONDITION
     return grpc.StatusCode.INVALID_ARGUMENT

@@ -41,7 +41,7 @@ from opentelemetry.util.types import Attributes
 
 from imgbench import wire
 from imgbench.config.settings import TransmitterSettings
-from imgbench.errors import ClockError, ImageLost, IntegrityError, RunError
+from imgbench.errors import ClockError, ImageLost, IntegrityError, ReceiverRefused, RunError
 from imgbench.measure.results import NS, ProtocolRun, Sample, compute_figures
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import TransmitterMetrics, labels_of
@@ -299,6 +299,11 @@ class Harness:
                 raise ImageLost(
                     f"{protocol}/{mode}: no ack for {kind} {sequence} within {s.image_timeout} s"
                 ) from exc
+            except ReceiverRefused as exc:
+                self.metrics.errors.labels(protocol, "rejected").inc()
+                raise ReceiverRefused(
+                    f"{protocol}/{mode}: receiver refused {kind} {sequence}: {exc}"
+                ) from exc
             except ImageLost as exc:
                 self.metrics.errors.labels(protocol, "disconnect").inc()
                 raise ImageLost(f"{protocol}/{mode}: {kind} {sequence} lost: {exc}") from exc
@@ -306,7 +311,7 @@ class Harness:
             ack = wire.decode_ack(raw_ack)
             if ack.error:
                 self.metrics.errors.labels(protocol, "rejected").inc()
-                raise RunError(
+                raise ReceiverRefused(
                     f"{protocol}/{mode}: receiver refused {kind} {sequence}: {ack.error}"
                 )
             if not ack.checksum_ok or ack.bytes_received != image.size or ack.sequence != sequence:

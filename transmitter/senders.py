@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Final, Protocol
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from imgbench.config.settings import TransmitterSettings
-from imgbench.errors import ImageLost, ReceiverUnreachable
+from imgbench.errors import ImageLost, ReceiverRefused, ReceiverUnreachable
 from imgbench.observe.logs import get_logger
 from imgbench.wire.names import GRPC_HEADROOM, SEND, SEND_STREAM, UPLOAD
 from transmitter.prebuilt import PrebuiltImage, varint
@@ -256,7 +256,7 @@ class GrpcSender:
                     iter(payload), timeout=self.settings.image_timeout
                 )
             except grpc.aio.AioRpcError as exc:
-                raise ImageLost(f"gRPC {exc.code().name}: {exc.details()}") from exc
+                raise _rpc_error(exc) from exc
             return chunked_ack
         if isinstance(payload, tuple):
             payload = self._one_buffer(*payload)
@@ -267,7 +267,7 @@ class GrpcSender:
         try:
             ack: bytes = await call(payload, timeout=self.settings.image_timeout)
         except grpc.aio.AioRpcError as exc:
-            raise ImageLost(f"gRPC {exc.code().name}: {exc.details()}") from exc
+            raise _rpc_error(exc) from exc
         return ack
 
     def _one_buffer(self, head: bytes, data: bytes) -> bytes:
@@ -331,3 +331,21 @@ class _GrpcStream:
             await asyncio.wait_for(self._reader, 10)
         except TimeoutError:
             self._call.cancel()
+
+
+#: Status codes by which the receiver refuses a message on purpose (with a reason).
+REFUSALS: Final = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+    }
+)
+
+
+def _rpc_error(exc: grpc.aio.AioRpcError) -> ImageLost | ReceiverRefused:
+    """A refusal (the receiver said why) or a loss (deadline, connection gone)."""
+    text = f"gRPC {exc.code().name}: {exc.details()}"
+    return ReceiverRefused(text) if exc.code() in REFUSALS else ImageLost(text)

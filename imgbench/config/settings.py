@@ -284,9 +284,31 @@ RECEIVER_OPTIONS: Final = (
         "RECEIVER_MAX_RUNS",
         "--max-runs",
         int,
-        32,
-        "Runs kept in memory for /runs (oldest evicted).",
+        64,
+        "Run ids kept in memory for /runs. A new run evicts the longest-finished run, or"
+        " a run idle for RECEIVER_RUN_IDLE_TIMEOUT; a live run is never evicted: when every"
+        " slot holds one, the new run is refused (runs_full).",
         between(1, 10_000),
+    ),
+    Option(
+        "max_records_per_run",
+        "RECEIVER_MAX_RECORDS_PER_RUN",
+        "--max-records-per-run",
+        int,
+        2000,
+        "Records (protocol, mode, repetition) one run id may hold; more are refused"
+        " (records_full). 2000 = 2 protocols x the largest IMGBENCH_REPEAT.",
+        between(1, 100_000),
+    ),
+    Option(
+        "run_idle_timeout",
+        "RECEIVER_RUN_IDLE_TIMEOUT",
+        "--run-idle-timeout",
+        float,
+        120.0,
+        "Seconds without an image after which an unfinished run counts as abandoned and"
+        " may be evicted to make room (later messages for it are refused: run_evicted).",
+        between(1, 86_400),
     ),
     Option(
         "max_in_flight",
@@ -682,6 +704,8 @@ class ReceiverSettings(TransportSettings):
     max_message_bytes: int = _RECEIVER["max_message_bytes"]
     max_image_bytes: int = _RECEIVER["max_image_bytes"]
     max_runs: int = _RECEIVER["max_runs"]
+    max_records_per_run: int = _RECEIVER["max_records_per_run"]
+    run_idle_timeout: float = _RECEIVER["run_idle_timeout"]
     max_in_flight: int = _RECEIVER["max_in_flight"]
     max_subscriptions: int = _RECEIVER["max_subscriptions"]
     save_dir: Path | None = _RECEIVER["save_dir"]

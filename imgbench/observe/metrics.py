@@ -221,6 +221,13 @@ class ReceiverMetrics:
             ("protocol", "reason"),
             registry=r,
         )
+        self.runs_evicted = Counter(
+            "imgbench_runs_evicted",
+            "Runs dropped from memory to make room for a new run, by state:"
+            " finished, or abandoned (unfinished, idle for RECEIVER_RUN_IDLE_TIMEOUT).",
+            ("state",),
+            registry=r,
+        )
         self.disconnects = Counter(
             "imgbench_disconnects",
             "Connections or streams that ended abnormally (no clean close), e.g. mid-run.",

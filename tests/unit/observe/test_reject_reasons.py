@@ -32,5 +32,8 @@ def test_reject_reasons_are_the_known_labels() -> None:
         "invalid_field",
         "duplicate",
         "clock",
+        "runs_full",
+        "records_full",
+        "run_evicted",
     )
 
