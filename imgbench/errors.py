@@ -16,7 +16,9 @@ label it is counted under; :data:`WIRE_ERRORS` lists them::
     │   ├── ClockError         an impossible clock probe or corrected time
     │   ├── RunsFull           every run slot holds a live run: a new run is refused
     │   ├── RecordsFull        a run id has its maximum number of records
-    │   └── RunEvicted         a message for a run the receiver evicted
+    │   ├── RunEvicted         a message for a run the receiver evicted
+    │   ├── UploadsBusy        chunked uploads at their count or byte budget
+    │   └── UploadStalled      a chunked upload sent nothing for too long
     └── RunError               a comparison run could not complete
         ├── ReceiverUnreachable  no connection before the deadline
         ├── ImageLost            no acknowledgement (timeout, disconnect)
@@ -105,6 +107,18 @@ class RunEvicted(WireError):
     reason = "run_evicted"
 
 
+class UploadsBusy(WireError):
+    """Chunked uploads are at RECEIVER_MAX_UPLOADS or the upload byte budget."""
+
+    reason = "uploads_busy"
+
+
+class UploadStalled(WireError):
+    """A chunked upload sent nothing for RECEIVER_UPLOAD_IDLE_TIMEOUT."""
+
+    reason = "upload_stalled"
+
+
 #: Every concrete refusal; its ``reason`` values are the ``reason`` label of
 #: ``imgbench_rejected_messages_total`` (:data:`imgbench.observe.metrics.REJECT_REASONS`).
 WIRE_ERRORS: Final = (
@@ -117,6 +131,8 @@ WIRE_ERRORS: Final = (
     RunsFull,
     RecordsFull,
     RunEvicted,
+    UploadsBusy,
+    UploadStalled,
 )
 
 

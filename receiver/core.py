@@ -66,7 +66,7 @@ class Assembled:
     """An image reassembled from ``Receiver.Upload`` chunks, already validated."""
 
     meta: ImageMeta
-    data: bytes
+    data: bytes | memoryview
     message_bytes: int
 
 

@@ -25,7 +25,16 @@ import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
 from imgbench import wire
-from imgbench.errors import OversizedMessage, RecordsFull, RunEvicted, RunsFull, WireError
+from imgbench.errors import (
+    OversizedMessage,
+    RecordsFull,
+    RunEvicted,
+    RunsFull,
+    UploadsBusy,
+    UploadStalled,
+    WireError,
+)
+from imgbench.observe.metrics import ReceiverMetrics
 from imgbench.wire import ImageMeta, names
 from receiver.core import Assembled, ReceiverCore, Stamp, error_ack
 
@@ -36,6 +45,8 @@ class GrpcAdapter:
     def __init__(self, core: ReceiverCore, tracer_provider: TracerProvider | None) -> None:
         self.core = core
         self._tracer_provider = tracer_provider
+        s = core.settings
+        self._uploads = UploadBudget(s.max_uploads, s.max_upload_buffer_bytes, core.metrics)
 
     async def start(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
         limit = self.core.settings.max_message_bytes + names.GRPC_HEADROOM
@@ -120,42 +131,69 @@ class GrpcAdapter:
         request_iterator: AsyncIterator[bytes],
         context: grpc.aio.ServicerContext[bytes, bytes],
     ) -> bytes:
-        """One image in chunks; the receive-complete stamp is taken when the last byte is in."""
+        """One image in chunks; the receive-complete stamp is taken when the last byte is in.
+
+        Memory is bounded by :class:`UploadBudget`: at most ``RECEIVER_MAX_UPLOADS``
+        uploads at once, and their announced sizes together at most
+        ``RECEIVER_MAX_UPLOAD_BUFFER_BYTES`` (reserved when the header arrives,
+        refused with ``RESOURCE_EXHAUSTED`` otherwise). An upload that sends
+        nothing for ``RECEIVER_UPLOAD_IDLE_TIMEOUT`` seconds is ended
+        (``DEADLINE_EXCEEDED``), so stalled clients cannot hold the budget.
+        """
         structlog.contextvars.bind_contextvars(protocol=PROTOCOL, mode="chunked")
         settings = self.core.settings
+        budget = self._uploads
+        try:
+            budget.enter()
+        except WireError as exc:
+            self.core.reject(PROTOCOL, exc)
+            await context.abort(_status(exc), f"{exc.reason}: {exc}")
         assembler = wire.ChunkAssembler(
             max_message_bytes=settings.max_message_bytes,
             max_image_bytes=settings.max_image_bytes,
             protocol=PROTOCOL,
             mode="chunked",
+            reserve=budget.reserve,
         )
-        stamp: Stamp | None = None
-        try:
-            async for raw in request_iterator:
-                if assembler.feed(raw):
-                    stamp = Stamp.now()
-            meta, data = assembler.result()
-            assert stamp is not None
-        except WireError as exc:
-            if (
-                not assembler.complete
-                and assembler.received
-                and not isinstance(exc, OversizedMessage)
-            ):
-                # Announced bytes never came: the client went away mid-image.
-                self.core.metrics.disconnects.labels(PROTOCOL).inc()
-            self.core.reject(PROTOCOL, exc)
-            await context.abort(_status(exc), f"{exc.reason}: {exc}")
-        try:
-            _, ack = await self.core.handle(
-                Assembled(meta, data, assembler.message_bytes),
-                stamp,
-                protocol=PROTOCOL,
-                mode="chunked",
-            )
-        except WireError as exc:
-            await context.abort(_status(exc), f"{exc.reason}: {exc}")
-        return ack
+        try:  # entered: every path below must leave
+            stamp: Stamp | None = None
+            ended = False  # the client half-closed the stream
+            try:
+                chunks = request_iterator.__aiter__()
+                while True:
+                    try:
+                        raw = await asyncio.wait_for(anext(chunks), settings.upload_idle_timeout)
+                    except StopAsyncIteration:
+                        ended = True
+                        break
+                    except TimeoutError:
+                        raise UploadStalled(
+                            f"no chunk for {settings.upload_idle_timeout} s"
+                            " (RECEIVER_UPLOAD_IDLE_TIMEOUT)"
+                        ) from None
+                    if assembler.feed(raw):
+                        stamp = Stamp.now()
+                meta, data = assembler.result()
+                assert stamp is not None
+            except WireError as exc:
+                if ended and assembler.received and not assembler.complete:
+                    # Announced bytes never came: the client went away mid-image. Only
+                    # then: an oversend or a repeated header is a refusal, not a disconnect.
+                    self.core.metrics.disconnects.labels(PROTOCOL).inc()
+                self.core.reject(PROTOCOL, exc)
+                await context.abort(_status(exc), f"{exc.reason}: {exc}")
+            try:
+                _, ack = await self.core.handle(
+                    Assembled(meta, data, assembler.message_bytes),
+                    stamp,
+                    protocol=PROTOCOL,
+                    mode="chunked",
+                )
+            except WireError as exc:
+                await context.abort(_status(exc), f"{exc.reason}: {exc}")
+            return ack
+        finally:
+            budget.leave(assembler.reserved)
 
     def _lost(self, last: ImageMeta | None, how: str) -> None:
         if last is not None and not self.core.is_complete(last):
@@ -163,8 +201,48 @@ class GrpcAdapter:
             self.core.log_disconnect(PROTOCOL, f"{how} before run {last.run_id} was complete")
 
 
+class UploadBudget:
+    """Counts concurrent chunked uploads and the bytes they have reserved.
+
+    ``enter`` / ``leave`` bracket one upload; ``reserve`` is the assembler's
+    callback for the announced image size. All run on the event loop thread, so
+    plain integers suffice.
+    """
+
+    def __init__(self, max_uploads: int, max_bytes: int, metrics: ReceiverMetrics) -> None:
+        self.max_uploads = max_uploads
+        self.max_bytes = max_bytes
+        self.uploads = 0
+        self.bytes = 0
+        self._gauge = metrics.upload_buffer
+
+    def enter(self) -> None:
+        if self.uploads >= self.max_uploads:
+            raise UploadsBusy(
+                f"{self.uploads} chunked uploads in progress"
+                f" (RECEIVER_MAX_UPLOADS={self.max_uploads})"
+            )
+        self.uploads += 1
+
+    def reserve(self, nbytes: int) -> None:
+        if self.bytes + nbytes > self.max_bytes:
+            raise UploadsBusy(
+                f"{nbytes} bytes announced, {self.bytes} of"
+                f" RECEIVER_MAX_UPLOAD_BUFFER_BYTES={self.max_bytes} already reserved"
+            )
+        self.bytes += nbytes
+        self._gauge.set(self.bytes)
+
+    def leave(self, reserved: int) -> None:
+        self.uploads -= 1
+        self.bytes -= reserved
+        self._gauge.set(self.bytes)
+
+
 def _status(exc: WireError) -> grpc.StatusCode:
-    if isinstance(exc, OversizedMessage | RunsFull | RecordsFull):
+    if isinstance(exc, UploadStalled):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    if isinstance(exc, OversizedMessage | RunsFull | RecordsFull | UploadsBusy):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, RunEvicted):
         return grpc.StatusCode.FAILED_PRECONDITION

@@ -275,9 +275,40 @@ RECEIVER_OPTIONS: Final = (
         "RECEIVER_MAX_IMAGE_BYTES",
         "--max-image-bytes",
         parse_size,
-        1024 * MIB,
-        "Largest image a chunked gRPC upload may announce; the receiver holds it in memory.",
+        512 * MIB,
+        "Largest image a chunked gRPC upload may announce; the receiver holds it in memory"
+        " (at most RECEIVER_MAX_UPLOAD_BUFFER_BYTES).",
         between(1, 2**40),
+    ),
+    Option(
+        "max_uploads",
+        "RECEIVER_MAX_UPLOADS",
+        "--max-uploads",
+        int,
+        4,
+        "Chunked gRPC uploads (Receiver/Upload) in progress at once; more are refused"
+        " with RESOURCE_EXHAUSTED (uploads_busy).",
+        between(1, 10_000),
+    ),
+    Option(
+        "max_upload_buffer_bytes",
+        "RECEIVER_MAX_UPLOAD_BUFFER_BYTES",
+        "--max-upload-buffer-bytes",
+        parse_size,
+        512 * MIB,
+        "Bytes all chunked uploads in progress may hold together (each reserves its"
+        " announced size when its header arrives; beyond: RESOURCE_EXHAUSTED, uploads_busy).",
+        between(1, 2**40),
+    ),
+    Option(
+        "upload_idle_timeout",
+        "RECEIVER_UPLOAD_IDLE_TIMEOUT",
+        "--upload-idle-timeout",
+        float,
+        30.0,
+        "Seconds a chunked upload may go without a chunk before it is ended"
+        " (DEADLINE_EXCEEDED, upload_stalled) and its reservation released.",
+        between(0.1, 3600),
     ),
     Option(
         "max_runs",
@@ -703,6 +734,9 @@ class ReceiverSettings(TransportSettings):
     http_port: int = _RECEIVER["http_port"]
     max_message_bytes: int = _RECEIVER["max_message_bytes"]
     max_image_bytes: int = _RECEIVER["max_image_bytes"]
+    max_uploads: int = _RECEIVER["max_uploads"]
+    max_upload_buffer_bytes: int = _RECEIVER["max_upload_buffer_bytes"]
+    upload_idle_timeout: float = _RECEIVER["upload_idle_timeout"]
     max_runs: int = _RECEIVER["max_runs"]
     max_records_per_run: int = _RECEIVER["max_records_per_run"]
     run_idle_timeout: float = _RECEIVER["run_idle_timeout"]
@@ -762,7 +796,14 @@ class TransmitterSettings(TransportSettings):
 def receiver_settings(
     args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
 ) -> ReceiverSettings:
-    return ReceiverSettings(**resolve(RECEIVER_OPTIONS, args, _env(environ)))
+    cfg = ReceiverSettings(**resolve(RECEIVER_OPTIONS, args, _env(environ)))
+    if cfg.max_image_bytes > cfg.max_upload_buffer_bytes:
+        raise ConfigError(
+            "RECEIVER_MAX_UPLOAD_BUFFER_BYTES (--max-upload-buffer-bytes)",
+            f"must be at least RECEIVER_MAX_IMAGE_BYTES ({cfg.max_image_bytes}),"
+            f" got {cfg.max_upload_buffer_bytes}",
+        )
+    return cfg
 
 
 def transmitter_settings(

@@ -221,6 +221,12 @@ class ReceiverMetrics:
             ("protocol", "reason"),
             registry=r,
         )
+        self.upload_buffer = Gauge(
+            "imgbench_upload_buffer_bytes",
+            "Bytes reserved by chunked uploads in progress (bounded by"
+            " RECEIVER_MAX_UPLOAD_BUFFER_BYTES).",
+            registry=r,
+        )
         self.runs_evicted = Counter(
             "imgbench_runs_evicted",
             "Runs dropped from memory to make room for a new run, by state:"

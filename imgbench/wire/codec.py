@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -322,18 +323,31 @@ class ChunkAssembler:
     above ``max_image_bytes``, :class:`MalformedMessage` for bytes that are not an
     ImageChunk, and :class:`InvalidField` for a missing or repeated header, data
     in the header, or more bytes than announced.
+
+    Memory: the announced size is first passed to ``reserve`` (which raises to
+    refuse it: the receiver's upload budget), then allocated once; chunks are
+    copied into place, so a complete image costs its size once, not twice.
     """
 
     def __init__(
-        self, *, max_message_bytes: int, max_image_bytes: int, protocol: str, mode: str
+        self,
+        *,
+        max_message_bytes: int,
+        max_image_bytes: int,
+        protocol: str,
+        mode: str,
+        reserve: Callable[[int], None] | None = None,
     ) -> None:
         self._limits = (max_message_bytes, max_image_bytes)
         self._labels = (protocol, mode)
+        self._reserve = reserve
         self._meta: ImageMeta | None = None
         self._total = 0
-        self._parts: list[bytes] = []
+        self._buffer = bytearray()
         self.received = 0
         self.message_bytes = 0
+        #: Bytes granted by ``reserve`` (the announced image size), 0 before the header.
+        self.reserved = 0
 
     @property
     def complete(self) -> bool:
@@ -358,23 +372,30 @@ class ChunkAssembler:
                 )
             meta = _meta_of(chunk.header)
             validate(meta, protocol=self._labels[0], mode=self._labels[1])
+            if len(chunk.data) > chunk.total_bytes:
+                raise InvalidField(f"more than the announced {chunk.total_bytes} bytes")
+            if self._reserve is not None:
+                self._reserve(chunk.total_bytes)
+            self.reserved = chunk.total_bytes
+            self._buffer = bytearray(chunk.total_bytes)
             self._meta, self._total = meta, chunk.total_bytes
         elif chunk.HasField("header") or chunk.total_bytes:
             raise InvalidField("only the first chunk may carry the header")
+        start = self.received
+        if start + len(chunk.data) > self._total:
+            raise InvalidField(f"more than the announced {self._total} bytes")
+        self._buffer[start : start + len(chunk.data)] = chunk.data
         self.received += len(chunk.data)
         self.message_bytes += len(raw)
-        if self.received > self._total:
-            raise InvalidField(f"more than the announced {self._total} bytes")
-        self._parts.append(chunk.data)
         return self.received == self._total
 
-    def result(self) -> tuple[ImageMeta, bytes]:
-        """The image's metadata and bytes; only once :attr:`complete`."""
+    def result(self) -> tuple[ImageMeta, memoryview]:
+        """The image's metadata and a read-only view of its bytes; only once :attr:`complete`."""
         if self._meta is None or not self.complete:
             raise InvalidField(
                 f"upload ended after {self.received} of {self._total} announced bytes"
             )
-        return self._meta, b"".join(self._parts)
+        return self._meta, memoryview(self._buffer).toreadonly()
 
 
 def split_data(raw: bytes) -> tuple[bytes, int, int] | None:

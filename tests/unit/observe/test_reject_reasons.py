@@ -35,5 +35,7 @@ def test_reject_reasons_are_the_known_labels() -> None:
         "runs_full",
         "records_full",
         "run_evicted",
+        "uploads_busy",
+        "upload_stalled",
     )
 

@@ -1,0 +1,183 @@
+"""Chunked uploads are bounded in memory: count, bytes reserved, and stall time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from imgbench import wire
+from imgbench.config.settings import MIB
+from imgbench.runtime.http import request
+from imgbench.wire import codec
+
+from helpers.services import start_receiver
+
+#: The documented bound (README "Chunked uploads"): RECEIVER_MAX_UPLOAD_BUFFER_BYTES
+#: plus the receiver's own footprint; 256 MiB covers the interpreter, grpc, the
+#: chunk messages in flight and allocator slack.
+UPLOAD_BUFFER = 512 * MIB
+BASELINE_ALLOWANCE = 256 * MIB
+
+
+def _meta(run_id: str) -> wire.ImageMeta:
+    return wire.ImageMeta(
+        run_id=run_id, protocol="grpc", mode="chunked", sequence=0, total=1,
+        send_time_ns=time.monotonic_ns(), clock=wire.Clock.CLOCK_MONOTONIC,
+        content_type="application/octet-stream", sha256=bytes(32),
+    )  # fmt: skip
+
+
+def _vm_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+async def _stalled_upload(
+    target: str, run_id: str, size: int, stall: asyncio.Event
+) -> grpc.StatusCode | None:
+    """Announce ``size`` bytes, send all but the last MiB, then wait (a stalled client)."""
+    chunk = os.urandom(MIB)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        header = codec.ImageChunk(
+            header=wire.ImageMessage(**_fields(_meta(run_id))), total_bytes=size, data=chunk
+        )
+        yield header.SerializeToString()
+        for _ in range(size // MIB - 2):
+            yield codec.ImageChunk(data=chunk).SerializeToString()
+        await stall.wait()
+
+    async with grpc.aio.insecure_channel(
+        target, options=[("grpc.max_send_message_length", 8 * MIB)]
+    ) as channel:
+        try:
+            await channel.stream_unary("/imgbench.v1.Receiver/Upload", None, None)(chunks())
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+    return None
+
+
+def _fields(meta: wire.ImageMeta) -> dict[str, object]:
+    return {
+        "run_id": meta.run_id, "protocol": meta.protocol, "mode": meta.mode,
+        "sequence": meta.sequence, "total": meta.total, "send_time_ns": meta.send_time_ns,
+        "clock": meta.clock, "content_type": meta.content_type, "sha256": meta.sha256,
+    }  # fmt: skip
+
+
+async def test_six_stalled_256_mib_uploads_stay_under_the_memory_bound(tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(  # noqa: ASYNC220 (started once; the test then only awaits)
+        [sys.executable, "-m", "receiver", "--port", "0", "--grpc-port", "0", "--http-port", "0",
+         "--log-level", "error"],
+        env={**os.environ, "IMGBENCH_READY_FILE": str(ready)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        ports = json.loads(ready.read_text())
+        target = f"127.0.0.1:{ports['grpc']}"
+        stall = asyncio.Event()
+        tasks = [
+            asyncio.create_task(_stalled_upload(target, f"stall-{i}", 256 * MIB, stall))
+            for i in range(6)
+        ]
+        # The refused uploads end at once; the accepted ones send 254 MiB and stall.
+        refused: list[grpc.StatusCode | None] = []
+        for finished in asyncio.as_completed(tasks, timeout=120):
+            refused.append(await finished)
+            if len(refused) == 4:
+                break
+        await asyncio.sleep(10.0)  # the accepted ones reach their stall (well within 30 s)
+        peak = _vm_kib(proc.pid, "VmHWM") * 1024
+        stall.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
+        # The receiver answers RESOURCE_EXHAUSTED; a client still pushing 1 MiB chunks
+        # when the answer comes may instead see grpc core's INTERNAL (the receiver's
+        # counter below is the proof of what it did).
+        assert all(
+            c in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL) for c in refused
+        ), refused
+        _, _, body = await request("127.0.0.1", ports["http"], "GET", "/metrics", timeout=5)
+        text = body.decode()
+        assert 'imgbench_rejected_messages_total{protocol="grpc",reason="uploads_busy"} 4.0' in text
+        print(f"receiver peak RSS with 6 stalled 256 MiB uploads: {peak / MIB:.0f} MiB")
+        assert peak < UPLOAD_BUFFER + BASELINE_ALLOWANCE, peak / MIB
+        # Still healthy afterwards: a real chunked upload goes through.
+        data = os.urandom(3 * MIB)
+        meta = wire.ImageMeta(**{**_fields(_meta("after-stall")), "sha256": wire.digest(data)})  # type: ignore[arg-type]
+        async with grpc.aio.insecure_channel(target) as channel:
+            ack = wire.decode_ack(
+                await channel.stream_unary("/imgbench.v1.Receiver/Upload", None, None)(
+                    iter(wire.encode_chunks(meta, data, MIB))
+                )
+            )
+        assert ack.checksum_ok and ack.bytes_received == len(data)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def test_a_stalled_upload_is_ended_and_releases_its_reservation() -> None:
+    receiver = await start_receiver(upload_idle_timeout=0.5, max_uploads=1)
+    try:
+        target = f"127.0.0.1:{receiver.server.ports['grpc']}"
+        stall = asyncio.Event()
+        code = await asyncio.wait_for(_stalled_upload(target, "stall", 4 * MIB, stall), 30)
+        assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+        value = receiver.metrics.registry.get_sample_value(
+            "imgbench_rejected_messages_total", {"protocol": "grpc", "reason": "upload_stalled"}
+        )
+        assert value == 1
+        assert receiver.metrics.registry.get_sample_value("imgbench_upload_buffer_bytes") == 0
+        # Not a disconnect: the receiver ended it.
+        assert receiver.metrics.registry.get_sample_value(
+            "imgbench_disconnects_total", {"protocol": "grpc"}
+        ) in (None, 0.0)
+    finally:
+        await receiver.server.stop(grace=1.0)
+
+
+@pytest.mark.parametrize("case", ["oversend", "repeated_header"])
+async def test_oversend_and_repeated_header_count_once(case: str) -> None:
+    receiver = await start_receiver()
+    try:
+        target = f"127.0.0.1:{receiver.server.ports['grpc']}"
+        first, second = wire.encode_chunks(_meta(case), b"x" * 2000, 1000)
+        extra = second if case == "oversend" else first
+        async with grpc.aio.insecure_channel(target) as channel:
+            upload = channel.stream_unary("/imgbench.v1.Receiver/Upload", None, None)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await upload(iter([first, second, extra] if case == "oversend" else [first, extra]))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        reg = receiver.metrics.registry
+        assert (
+            reg.get_sample_value(
+                "imgbench_rejected_messages_total", {"protocol": "grpc", "reason": "invalid_field"}
+            )
+            == 1
+        )
+        assert reg.get_sample_value("imgbench_disconnects_total", {"protocol": "grpc"}) in (
+            None,
+            0.0,
+        )
+    finally:
+        await receiver.server.stop(grace=1.0)
