@@ -200,6 +200,7 @@ class ReceiverCore:
             record.clock, record.clock_error = None, str(exc)
             return
         if record.completed_at is not None:
+            record.refresh_figures()  # a final probe group arrives after the last image
             self.metrics.clock_estimated(record.protocol, record.mode, record.clock_dict())
 
     def log_disconnect(self, protocol: str, detail: str) -> None:
@@ -368,17 +369,19 @@ class ReceiverCore:
                 )
                 self.metrics.images.labels(*labels).inc()
                 self.metrics.bytes.labels(*labels).inc(len(data))
-            record.samples[meta.sequence] = Sample(
-                sequence=meta.sequence,
-                scheduled_ns=meta.start_ns,
-                send_ns=meta.send_time_ns,
-                receive_ns=receive_ns,
-                ack_ns=receive_ns,  # the transmitter records its own ack time
-                image_bytes=len(data),
-                message_bytes=message_bytes,
-                checksum_ok=True,
-                transmission_ns=correction[0],
-                bound_ns=correction[1],
+            record.add(
+                Sample(
+                    sequence=meta.sequence,
+                    scheduled_ns=meta.start_ns,
+                    send_ns=meta.send_time_ns,
+                    receive_ns=receive_ns,
+                    ack_ns=receive_ns,  # the transmitter records its own ack time
+                    image_bytes=len(data),
+                    message_bytes=message_bytes,
+                    checksum_ok=True,
+                    transmission_ns=correction[0],
+                    bound_ns=correction[1],
+                )
             )
             log.debug(
                 "image received",
@@ -408,7 +411,7 @@ class ReceiverCore:
     def _complete(self, record: RunRecord) -> None:
         record.completed_at = time.time()
         samples = record.corrected()
-        figures = compute_figures(samples)
+        figures = record.figures = compute_figures(samples)
         self.metrics.run_completed(
             record.protocol, record.mode, figures, [(s.sequence, s.transmission_s) for s in samples]
         )
@@ -433,6 +436,10 @@ class ReceiverCore:
         """Whether the protocol run ``meta`` belongs to has received all its images."""
         record = self._runs.get(meta.run_id, (meta.protocol, meta.mode, meta.repetition))
         return record is not None and record.completed_at is not None
+
+    def records(self, run_id: str) -> list[RunRecord]:
+        """The records of ``run_id``, oldest first (references: serialise with care)."""
+        return self._runs.records(run_id)
 
     def run(self, run_id: str) -> list[dict[str, Any]]:
         """Records of ``run_id`` (one per protocol/mode/repetition), oldest first; [] if unknown."""

@@ -9,6 +9,7 @@ closes everything and flushes spans.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from imgbench.runtime.lifecycle import Lifecycle, write_ready_file
 from receiver.core import ReceiverCore
 from receiver.grpc_server import GrpcAdapter
 from receiver.push import Subscriptions
+from receiver.runs import record_json
 from receiver.ws import WebSocketAdapter
 
 log = get_logger("receiver")
@@ -118,10 +120,18 @@ class ReceiverServer:
         return Response.json({"run_ids": self.core.run_ids()})
 
     async def _run(self, request: Request) -> Response:
-        records = self.core.run(request.params["run_id"])
+        """``GET /runs/<id>``: built slice by slice so the transports keep their timing."""
+        run_id = request.params["run_id"]
+        records = self.core.records(run_id)
         if not records:
             return Response.json({"error": "unknown run id"}, 404)
-        return Response.json({"run_id": request.params["run_id"], "protocols": records})
+        parts = [b'{"run_id": ' + json.dumps(run_id).encode() + b', "protocols": [']
+        for index, record in enumerate(records):
+            if index:
+                parts.append(b", ")
+            parts.extend(await record_json(record))
+        parts.append(b"]}\n")
+        return Response(200, parts=tuple(parts), content_type="application/json")
 
 
 async def serve(settings: ReceiverSettings, ready_file: Path | None = None) -> None:

@@ -53,6 +53,13 @@ class Response:
     status: int
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
+    #: A large body in pieces, written one after the other (no joining copy); used
+    #: instead of ``body`` when not empty.
+    parts: tuple[bytes, ...] = ()
+
+    @property
+    def length(self) -> int:
+        return sum(map(len, self.parts)) if self.parts else len(self.body)
 
     @classmethod
     def json(cls, obj: Any, status: int = 200) -> Response:
@@ -113,10 +120,16 @@ class HttpServer:
             head = (
                 f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}\r\n"
                 f"Content-Type: {response.content_type}\r\n"
-                f"Content-Length: {len(response.body)}\r\n"
+                f"Content-Length: {response.length}\r\n"
                 "Connection: close\r\n\r\n"
             )
-            writer.write(head.encode("latin-1") + response.body)
+            if response.parts:
+                writer.write(head.encode("latin-1"))
+                for part in response.parts:
+                    writer.write(part)
+                    await writer.drain()
+            else:
+                writer.write(head.encode("latin-1") + response.body)
             await writer.drain()
         except (ConnectionError, OSError):
             pass  # the client went away; nothing to answer
