@@ -73,6 +73,8 @@ MAX_IMAGES_PER_RUN: Final = 1_000_000
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SHA256_LEN: Final = 32
+_UINT32: Final = 2**32 - 1
+_INT64: Final = 2**63 - 1
 
 
 def read_clock(clock: int) -> int:
@@ -481,6 +483,16 @@ def validate(meta: ImageMeta, *, protocol: str, mode: str) -> None:
         raise InvalidField(
             f"message says {meta.protocol}/{meta.mode} but arrived on {protocol}/{mode}"
         )
+    # JSON carries unbounded integers; protobuf's types do not. Out of range, the
+    # Ack could not even be encoded, and an absurd time would become a figure.
+    for name, value, high in (
+        ("sequence", meta.sequence, _UINT32),
+        ("repetition", meta.repetition, _UINT32),
+        ("send_time_ns", meta.send_time_ns, _INT64),
+        ("scheduled_time_ns", meta.scheduled_time_ns, _INT64),
+    ):
+        if not 0 <= value <= high:
+            raise InvalidField(f"{name} must be within 0..{high}, got {value}")
     if not 1 <= meta.total <= MAX_IMAGES_PER_RUN:
         raise InvalidField(f"total must be 1..{MAX_IMAGES_PER_RUN}, got {meta.total}")
     if not meta.warmup and meta.sequence >= meta.total:
@@ -581,6 +593,8 @@ def decode_json_image(
             repetition=_typed(obj, "repetition", int),
         )
         data = base64.b64decode(_typed(obj, "data", str), validate=True)
+    except RecursionError as exc:  # arrays nested thousands deep
+        raise MalformedMessage("not a JSON image message: nested too deeply") from exc
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
         raise MalformedMessage(f"not a JSON image message: {exc}") from exc
     if meta.sequence < 0 or meta.repetition < 0:
