@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+import mmap
 import re
 import time
 from collections.abc import Callable
@@ -345,7 +346,7 @@ class ChunkAssembler:
         self._reserve = reserve
         self._meta: ImageMeta | None = None
         self._total = 0
-        self._buffer = bytearray()
+        self._buffer: bytearray | mmap.mmap = bytearray()
         self.received = 0
         self.message_bytes = 0
         #: Bytes granted by ``reserve`` (the announced image size), 0 before the header.
@@ -379,7 +380,7 @@ class ChunkAssembler:
             if self._reserve is not None:
                 self._reserve(chunk.total_bytes)
             self.reserved = chunk.total_bytes
-            self._buffer = bytearray(chunk.total_bytes)
+            self._buffer = _image_buffer(chunk.total_bytes)
             self._meta, self._total = meta, chunk.total_bytes
         elif chunk.HasField("header") or chunk.total_bytes:
             raise InvalidField("only the first chunk may carry the header")
@@ -398,6 +399,24 @@ class ChunkAssembler:
                 f"upload ended after {self.received} of {self._total} announced bytes"
             )
         return self._meta, memoryview(self._buffer).toreadonly()
+
+
+#: Announced images of this size or more are assembled in their own anonymous mapping.
+MAPPED_IMAGE_BYTES: Final = 1024 * 1024
+
+
+def _image_buffer(size: int) -> bytearray | mmap.mmap:
+    """A zeroed buffer of ``size`` bytes for one image being reassembled.
+
+    Large ones are an anonymous mapping of their own rather than a heap block:
+    pages become resident only as chunks fill them, and the memory goes back to
+    the kernel as soon as the image is released, whatever the allocator tuning
+    (imgbench.runtime.alloc keeps freed heap blocks mapped for speed; a stalled
+    or refused upload's buffer must not stay pinned in the heap).
+    """
+    if size >= MAPPED_IMAGE_BYTES:
+        return mmap.mmap(-1, size)
+    return bytearray(size)
 
 
 def split_data(raw: bytes) -> tuple[bytes, int, int] | None:

@@ -78,7 +78,8 @@ async def test_get_of_a_large_run_does_not_block_the_loop() -> None:
             f" {worst * 1e3:.1f} ms; one-piece serialisation {blocking * 1e3:.0f} ms"
         )
         # Slices hold the loop for a few ms; the rest of the lag is the OS scheduler on a
-        # busy machine. Generous bounds, still 5x below what the one-piece GET stalls.
-        assert worst < 0.2 and worst < blocking / 5, (worst, blocking)
+        # busy machine (113-256 ms seen at load average 8 on 2 cores). Generous bounds,
+        # still 5x below what the one-piece GET stalls (6-10 s on the same machine).
+        assert worst < 0.5 and worst < blocking / 5, (worst, blocking)
     finally:
         await receiver.server.stop(grace=1.0)
