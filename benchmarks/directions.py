@@ -10,7 +10,10 @@ spreads over all four. gRPC uploads use the stream mode so that the gRPC pair
 differs only in which side is the server. Printed per size: the median
 transmission time of each (samples of every repetition pooled, closed loop,
 warm-ups excluded) and the ratio push / upload per protocol with its
-percentile-bootstrap 95 % interval (the verdict's method, seed 0).
+percentile-bootstrap 95 % interval (the verdict's method, seed 0). Also the
+CPU time per measured image of each process (``getrusage`` around the measured
+images, median over repetitions): less sensitive than wall time to other load
+on the machine, and where masking shows (the client masks, the server unmasks).
 """
 
 from __future__ import annotations
@@ -66,6 +69,10 @@ async def measure(sizes: list[str], images: int, repeat: int, delay: float) -> d
             for size in sizes:
                 image = _image(size)
                 times: dict[str, list[float]] = {label: [] for label in RUNS}
+                # CPU ms per measured image of each process, one value per repetition.
+                cpu: dict[str, dict[str, list[float]]] = {
+                    label: {"transmitter": [], "receiver": []} for label in RUNS
+                }
                 for rep in range(repeat):
                     for label in rotate(list(RUNS), rep):
                         protocol, direction = RUNS[label]
@@ -75,7 +82,12 @@ async def measure(sizes: list[str], images: int, repeat: int, delay: float) -> d
                             make_sender(protocol, s, tracing), image, new_run_id(), repetition=rep
                         )
                         times[label] += [x.transmission_s for x in run.samples]
-                out[size] = {"bytes": image.size, "times": times}
+                        for side in ("transmitter", "receiver"):
+                            if f"{side}_cpu_s" in run.costs:
+                                cpu[label][side].append(
+                                    run.costs[f"{side}_cpu_s"] * 1000 / len(run.samples)
+                                )
+                out[size] = {"bytes": image.size, "times": times, "cpu_ms_per_image": cpu}
                 del image
     return out
 
@@ -85,8 +97,14 @@ def table(result: dict[str, Any]) -> str:
     for size, data in result.items():
         times = data["times"]
         lines.append(f"{size} ({data['bytes']} B), median transmission time (ms), n per cell:")
+        cpu = data["cpu_ms_per_image"]
         for label, values in times.items():
-            lines.append(f"  {label:<22} {median(values) * 1000:8.3f}  (n={len(values)})")
+            tx, rx = cpu[label]["transmitter"], cpu[label]["receiver"]
+            lines.append(
+                f"  {label:<22} {median(values) * 1000:8.3f}  (n={len(values)})"
+                f"  CPU ms/image: transmitter {median(tx) if tx else float('nan'):.3f},"
+                f" receiver {median(rx) if rx else float('nan'):.3f}"
+            )
         for protocol, upload in UPLOADS.items():
             push = f"{protocol} push"
             ci = bootstrap_ratio_ci(
