@@ -114,10 +114,6 @@ def port(value: int) -> str | None:
     return None if 0 <= value <= 65535 else "must be a TCP port 0..65535 (0 = any free port)"
 
 
-def at_least(low: float) -> Check:
-    return lambda v: None if v >= low else f"must be >= {low}"
-
-
 def between(low: float, high: float) -> Check:
     return lambda v: None if low <= v <= high else f"must be within {low}..{high}"
 

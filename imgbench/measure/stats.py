@@ -106,15 +106,6 @@ class RatioCI:
         """True when the interval excludes 1 (a difference at this confidence)."""
         return not self.low <= 1.0 <= self.high
 
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "ratio": self.ratio,
-            "low": self.low,
-            "high": self.high,
-            "confidence": self.confidence,
-            "resamples": self.resamples,
-        }
-
 
 def _resampled_medians(ordered: Sequence[float], resamples: int, rng: random.Random) -> list[float]:
     """Medians of ``resamples`` bootstrap resamples of sorted ``ordered``, in O(1) each.

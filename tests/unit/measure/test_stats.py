@@ -52,11 +52,11 @@ def test_percentile_edges_and_errors() -> None:
     assert percentile(FIXED, 0) == min(FIXED)
     assert percentile(FIXED, 100) == max(FIXED)
     assert percentile([1.0, 2.0], 50) == 1.5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^percentile of an empty sequence$"):
         percentile([], 50)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^percentile must be within 0\.\.100, got -0\.1$"):
         percentile(FIXED, -0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^percentile must be within 0\.\.100, got 100\.1$"):
         percentile(FIXED, 100.1)
 
 
@@ -92,7 +92,7 @@ def test_summarize_matches_numpy_and_statistics_on_fixed_data() -> None:
 def test_summarize_single_value_and_empty() -> None:
     s = summarize([0.25])
     assert (s.n, s.min, s.p50, s.max, s.mean, s.stdev) == (1, 0.25, 0.25, 0.25, 0.25, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^summary of an empty sequence$"):
         summarize([])
 
 
@@ -246,14 +246,16 @@ def test_bootstrap_generic_stat() -> None:
 
 
 def test_bootstrap_errors() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^bootstrap of an empty sequence$"):
         bootstrap_ratio_ci([], [1.0])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^bootstrap of an empty sequence$"):
         bootstrap_ratio_ci([1.0], [])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^resamples must be at least 1, got 0$"):
         bootstrap_ratio_ci([1.0], [1.0], resamples=0)
-    for confidence in (0.0, 1.0, 1.5):
-        with pytest.raises(ValueError):
+    assert bootstrap_ratio_ci([1.0], [1.0], resamples=1).resamples == 1
+    for confidence in (0.0, 1.0, 1.5, -0.5):
+        why = rf"^confidence must be within \(0, 1\), got {confidence}$"
+        with pytest.raises(ValueError, match=why):
             bootstrap_ratio_ci([1.0], [1.0], confidence=confidence)
     with pytest.raises(ValueError, match="positive"):
         bootstrap_ratio_ci([1.0, 2.0], [0.0, 0.0, 0.0])
@@ -304,3 +306,103 @@ def test_verdict_on_a_real_interval_names_the_faster_side() -> None:
     fast, slow = _lognormal(rng, 1.0, 300), _lognormal(rng, 2.0, 300)
     assert " faster than " in verdict("fast", "slow", bootstrap_ratio_ci(fast, slow))
     assert " slower than " in verdict("slow", "fast", bootstrap_ratio_ci(slow, fast))
+
+
+# --------------------------------------------------------------------------
+# Exact values: the interval is the documented percentiles of the documented
+# resamples (a 95 % interval that became 96.7 % would pass a 1 % tolerance)
+# --------------------------------------------------------------------------
+
+
+def _type7(values: list[float], q: float) -> float:
+    """Percentile by numpy (method="linear" is Hyndman & Fan type 7)."""
+    return float(np.percentile(np.array(values), q, method="linear"))
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.9, 0.5])
+def test_generic_bootstrap_is_exactly_the_documented_procedure(confidence: float) -> None:
+    rng = random.Random(21)
+    a, b = _lognormal(rng, 2.0, 31), _lognormal(rng, 1.0, 20)
+    seed, resamples = 5, 400
+    ci = bootstrap_ratio_ci(a, b, stat=statistics.fmean, resamples=resamples,
+                            confidence=confidence, seed=seed)  # fmt: skip
+    # The same resamples, drawn here: len(a) from a, then len(b) from b, per resample.
+    draw = random.Random(seed)
+    ratios = []
+    for _ in range(resamples):
+        num = statistics.fmean(draw.choices(a, k=len(a)))
+        ratios.append(num / statistics.fmean(draw.choices(b, k=len(b))))
+    tail = (1 - confidence) / 2 * 100
+    assert ci.low == pytest.approx(_type7(ratios, tail), rel=1e-12)
+    assert ci.high == pytest.approx(_type7(ratios, 100 - tail), rel=1e-12)
+    assert ci.ratio == pytest.approx(statistics.fmean(a) / statistics.fmean(b), rel=1e-12)
+    assert (ci.confidence, ci.resamples) == (confidence, resamples)
+
+
+@pytest.mark.parametrize(("na", "nb"), [(31, 20), (8, 9)])
+def test_median_bootstrap_draws_a_then_b_from_one_generator(na: int, nb: int) -> None:
+    rng = random.Random(22)
+    a, b = _lognormal(rng, 2.0, na), _lognormal(rng, 1.0, nb)
+    ci = bootstrap_ratio_ci(a, b, resamples=500, seed=9)
+    draw = random.Random(9)
+    ratios = []
+    for _ in range(500):
+        (num,) = _resampled_medians(sorted(a), 1, draw)
+        (den,) = _resampled_medians(sorted(b), 1, draw)
+        ratios.append(num / den)
+    assert ci.low == pytest.approx(_type7(ratios, 2.5), rel=1e-12)
+    assert ci.high == pytest.approx(_type7(ratios, 97.5), rel=1e-12)
+    assert ci.ratio == pytest.approx(statistics.median(a) / statistics.median(b), rel=1e-12)
+
+
+@pytest.mark.parametrize("values", [[1.0, 2.0, 4.0], [1.0, 2.0, 4.0, 8.0], [3.0, 3.0, 5.0]])
+def test_resampled_medians_of_small_samples_follow_the_exact_distribution(
+    values: list[float],
+) -> None:
+    exact = _exact_bootstrap_median_distribution(values)
+    draws = 60_000
+    got = Counter(_resampled_medians(sorted(values), draws, random.Random(17)))
+    assert set(got) <= set(exact)
+    for m, p in exact.items():
+        assert got[m] / draws == pytest.approx(p, abs=0.008), m
+
+
+def test_median_bootstrap_of_unsorted_input_is_the_bootstrap_of_the_sorted_input() -> None:
+    a, b = [5.0, 1.0, 9.0, 2.0, 7.0], [3.0, 1.0, 2.0]
+    assert bootstrap_ratio_ci(a, b, resamples=300, seed=2) == bootstrap_ratio_ci(
+        sorted(a), sorted(b), resamples=300, seed=2
+    )
+
+
+def test_denominator_must_be_positive_before_any_resample() -> None:
+    with pytest.raises(ValueError, match=r"^statistic of b must be positive, got 0\.0$"):
+        bootstrap_ratio_ci([1.0, 2.0], [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"^statistic of b must be positive, got -1\.0$"):
+        bootstrap_ratio_ci([1.0], [-1.0])
+    with pytest.raises(ValueError, match=r"^statistic of a resample of b is not positive \(0\.0\)"):
+        bootstrap_ratio_ci([1.0, 2.0], [0.0, 0.0, 1.0, 1.0, 1.0], resamples=2_000)
+
+
+def test_summarize_two_values_has_the_sample_stdev() -> None:
+    s = summarize([1.0, 3.0])
+    assert (s.n, s.min, s.max, s.mean, s.p50) == (2, 1.0, 3.0, 2.0, 2.0)
+    assert s.stdev == pytest.approx(math.sqrt(2.0), rel=1e-15)
+    assert s.p90 == pytest.approx(2.8, rel=1e-12) and s.p99 == pytest.approx(2.98, rel=1e-12)
+
+
+def test_percentile_interpolates_between_closest_ranks() -> None:
+    # rank = (n - 1) * q / 100: between the 2nd and 3rd of four values at q = 50
+    assert percentile([10.0, 20.0, 30.0, 40.0], 50) == 25.0
+    assert percentile([40.0, 10.0, 30.0, 20.0], 25) == 17.5
+    assert percentile([10.0, 20.0, 30.0, 40.0], 100) == 40.0
+    assert percentile([10.0, 20.0], 99) == pytest.approx(19.9, rel=1e-12)
+
+
+def test_significance_excludes_both_ends_of_the_interval() -> None:
+    def ci(low: float, high: float) -> RatioCI:
+        return RatioCI(ratio=(low + high) / 2, low=low, high=high, confidence=0.95, resamples=1)
+
+    assert not ci(1.0, 1.2).significant and not ci(0.8, 1.0).significant
+    assert not ci(1.0, 1.0).significant
+    assert ci(1.000001, 1.2).significant and ci(0.8, 0.999999).significant
+    assert verdict("a", "b", ci(0.8, 1.0)).startswith("no significant difference")

@@ -103,5 +103,7 @@ def test_an_image_ack_has_no_probe_reply() -> None:
 
 
 def test_encode_probe_needs_a_probe() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^a clock probe needs meta.probe and no sha256$"):
         wire.encode_probe(probe_meta(probe=None))
+    with pytest.raises(ValueError, match=r"^a clock probe needs meta.probe and no sha256$"):
+        wire.encode_probe(probe_meta(sha256=b"x" * 32))
