@@ -317,3 +317,15 @@ def test_public_settings_are_json_friendly() -> None:
     assert public["output"] == "results" and public["image"] is None
     assert public["images"] == 10 and public["delay"] == 1.0
     assert set(public) == {f.name for f in __import__("dataclasses").fields(s)}
+
+
+def test_mode_of_each_protocol_follows_its_mode_setting_and_the_direction() -> None:
+    from dataclasses import replace
+
+    from imgbench.wire.names import PUSH_MODE
+
+    s = settings.transmitter_settings(environ={"IMGBENCH_WS_MODE": "json",
+                                               "IMGBENCH_GRPC_MODE": "stream"})  # fmt: skip
+    assert (s.mode_of("websocket"), s.mode_of("grpc")) == ("json", "stream")
+    push = replace(s, direction="push")
+    assert (push.mode_of("websocket"), push.mode_of("grpc")) == (PUSH_MODE, PUSH_MODE)
