@@ -23,7 +23,13 @@ from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import ReceiverMetrics
 from imgbench.observe.tracing import tracer_provider
 from imgbench.runtime import resources
-from imgbench.runtime.http import HttpServer, Request, Response, metrics_handler
+from imgbench.runtime.http import (
+    THREAD_SAFE_ROUTES,
+    HttpServer,
+    Request,
+    Response,
+    metrics_handler,
+)
 from imgbench.runtime.lifecycle import Lifecycle, write_ready_file
 from receiver.core import ReceiverCore
 from receiver.grpc_server import GrpcAdapter
@@ -73,6 +79,9 @@ class ReceiverServer:
             },
             s.bind,
             s.http_port,
+            # Served on the HTTP thread, so their CPU stays out of the run's CPU figures:
+            # scrapes, health probes and the transmitter's /stats reads are not transport.
+            thread_safe=THREAD_SAFE_ROUTES | {"/healthz", "/stats", "/stats/reset-peak"},
         )
         await self._http.start()
         self.ports = {

@@ -419,7 +419,11 @@ def _no_span() -> Iterator[trace.Span]:
 
 
 def _costs(before: dict[str, Any], after: dict[str, Any], run: ProtocolRun) -> dict[str, float]:
-    """CPU seconds and peak RSS of both sides over the measured part of a run."""
+    """CPU seconds and peak RSS of both sides over the measured part of a run.
+
+    ``*_cpu_s`` excludes the CPU each side spent serving its HTTP API (Prometheus
+    scrapes, health probes, /stats), reported as ``*_api_cpu_s``.
+    """
     sent = sum(x.message_bytes for x in run.samples)
     sent_mb = sent / 1e6
     costs: dict[str, float] = {"bytes_sent": float(sent)}
@@ -429,6 +433,9 @@ def _costs(before: dict[str, Any], after: dict[str, Any], run: ProtocolRun) -> d
         if side in before and side in after:
             cpu = after[side]["cpu_s"] - before[side]["cpu_s"]
             costs[f"{side}_cpu_s"] = cpu
+            if "api_cpu_s" in after[side] and "api_cpu_s" in before[side]:
+                # Excluded from cpu_s: serving scrapes, probes and /stats (not transport work).
+                costs[f"{side}_api_cpu_s"] = after[side]["api_cpu_s"] - before[side]["api_cpu_s"]
             costs[f"{side}_cpu_ms_per_mb"] = cpu * 1000 / sent_mb if sent_mb else 0.0
             costs[f"{side}_peak_rss_bytes"] = float(after[side]["peak_rss_bytes"])
     return costs

@@ -19,7 +19,13 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -94,7 +100,14 @@ def labels_of(protocol: str, mode: str) -> tuple[str, str, str]:
 
 
 def new_registry() -> CollectorRegistry:
-    """A registry with the process, platform and GC collectors (CPU, memory)."""
+    """A registry with the process, platform and GC collectors (CPU, memory).
+
+    Without the ``*_created`` series: client_python exposes one per counter and
+    histogram child by default, doubling the series count for a timestamp no
+    panel or rule reads. The switch is process-wide in client_python and read
+    at every scrape, so calling it here covers every registry of the process.
+    """
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)

@@ -9,10 +9,12 @@ so that neither service needs a web framework for four endpoints.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import re
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -20,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from imgbench.observe.logs import get_logger
+from imgbench.runtime import resources
 
 MAX_HEAD: Final = 16 * 1024
 MAX_BODY: Final = 1024 * 1024
@@ -70,7 +73,7 @@ class Response:
         return cls(status, text.encode())
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 def metrics_handler(registry: CollectorRegistry) -> Handler:
@@ -83,17 +86,46 @@ def metrics_handler(registry: CollectorRegistry) -> Handler:
     return handle
 
 
-class HttpServer:
-    """Routes ``(METHOD, pattern)`` to handlers; patterns may contain ``{name}``."""
+#: Routes served on the HTTP thread itself (their handlers are thread-safe); every
+#: other route's handler runs on the event loop that started the server.
+THREAD_SAFE_ROUTES: Final = frozenset({"/metrics"})
 
-    def __init__(self, routes: dict[tuple[str, str], Handler], host: str, port: int) -> None:
+
+class HttpServer:
+    """Routes ``(METHOD, pattern)`` to handlers; patterns may contain ``{name}``.
+
+    The server runs on a thread of its own with its own event loop, so that the
+    CPU it costs (accepting, parsing, rendering ``/metrics`` for every Prometheus
+    scrape, writing, and the kernel's work for those sockets) is that thread's CPU
+    time, which :mod:`imgbench.runtime.resources` subtracts from the run's CPU
+    figures: a scrape is not transport work. Handlers of ``thread_safe`` patterns
+    run on that thread; the others are handed to the event loop that called
+    :meth:`start` (they touch its state) and their CPU stays in the figures.
+    """
+
+    def __init__(
+        self,
+        routes: dict[tuple[str, str], Handler],
+        host: str,
+        port: int,
+        *,
+        thread_safe: Collection[str] = THREAD_SAFE_ROUTES,
+    ) -> None:
         self._routes = [
-            (method, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pat) + "$"), h)
+            (
+                method,
+                re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pat) + "$"),
+                h,
+                pat in thread_safe,
+            )
             for (method, pat), h in routes.items()
         ]
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._owner: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -102,14 +134,46 @@ class HttpServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self._host, self._port, limit=MAX_HEAD
+        """Bind and serve on the HTTP thread; raises OSError when the port cannot be bound."""
+        self._owner = asyncio.get_running_loop()
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(started,), name="imgbench-http", daemon=True
         )
+        self._thread.start()
+        await asyncio.wrap_future(started)
 
     async def stop(self) -> None:
-        if self._server is not None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            await asyncio.to_thread(thread.join, 10.0)
+
+    def _thread_main(self, started: concurrent.futures.Future[None]) -> None:
+        resources.register_api_thread()
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            try:
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(self._serve, self._host, self._port, limit=MAX_HEAD)
+                )
+            except BaseException as exc:
+                started.set_exception(exc)
+                return
+            started.set_result(None)
+            loop.run_forever()
             self._server.close()
-            await self._server.wait_closed()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+            resources.retire_api_thread()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -166,7 +230,7 @@ class HttpServer:
         body = await reader.readexactly(length) if length else b""
         path = target.split("?", 1)[0]
         allowed = False
-        for route_method, pattern, handler in self._routes:
+        for route_method, pattern, handler, safe in self._routes:
             match = pattern.match(path)
             if match is None:
                 continue
@@ -175,7 +239,11 @@ class HttpServer:
                 continue
             request = Request(method, path, headers, body, match.groupdict())
             try:
-                return await handler(request)
+                if safe or self._owner is None:
+                    return await handler(request)
+                # The handler touches state of the owner's loop: run it there.
+                future = asyncio.run_coroutine_threadsafe(handler(request), self._owner)
+                return await asyncio.wrap_future(future)
             except Exception:
                 log.exception("http handler failed", path=path)
                 return Response.text("internal error\n", 500)

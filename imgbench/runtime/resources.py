@@ -1,15 +1,58 @@
-"""CPU time and memory of the current process (Linux /proc, with fallbacks)."""
+"""CPU time and memory of the current process (Linux /proc, with fallbacks).
+
+The CPU figures of a run must measure the transport, not the observability
+around it: a Prometheus scrape of ``/metrics`` costs milliseconds of CPU
+(collecting and rendering every series, the socket work), once per scrape
+interval. The HTTP API server (:mod:`imgbench.runtime.http`) runs on a thread of
+its own and registers it here; :func:`api_cpu_seconds` is that thread's CPU
+time (its thread CPU clock: user and system time, kernel socket work included)
+and :func:`transport_cpu_seconds` the process CPU time minus it.
+"""
 
 from __future__ import annotations
 
 import resource
+import threading
+import time
 from pathlib import Path
+
+_api_lock = threading.Lock()
+#: Running API threads: thread id -> its CPU-time clock id.
+_api_clocks: dict[int, int] = {}
+#: CPU seconds of API threads that have ended.
+_api_retired_s = 0.0
 
 
 def cpu_seconds() -> float:
     """User + system CPU time of this process (all threads), in seconds."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def register_api_thread() -> None:
+    """Count the calling thread's CPU time as HTTP API time from now on (call it first thing)."""
+    ident = threading.get_ident()
+    with _api_lock:
+        _api_clocks[ident] = time.pthread_getcpuclockid(ident)
+
+
+def retire_api_thread() -> None:
+    """The calling API thread is about to end: keep its CPU time, drop its clock."""
+    global _api_retired_s
+    with _api_lock:
+        if _api_clocks.pop(threading.get_ident(), None) is not None:
+            _api_retired_s += time.thread_time()
+
+
+def api_cpu_seconds() -> float:
+    """CPU seconds spent by the HTTP API threads since the process started (monotonic)."""
+    with _api_lock:
+        return _api_retired_s + sum(time.clock_gettime(c) for c in _api_clocks.values())
+
+
+def transport_cpu_seconds() -> float:
+    """Process CPU seconds minus the HTTP API's: what the run figures use."""
+    return cpu_seconds() - api_cpu_seconds()
 
 
 def _status_kib(field: str) -> int | None:
@@ -46,7 +89,17 @@ def reset_peak_rss() -> bool:
 
 
 def snapshot() -> dict[str, float]:
-    return {"cpu_s": cpu_seconds(), "rss_bytes": rss_bytes(), "peak_rss_bytes": peak_rss_bytes()}
+    """CPU and memory now. ``cpu_s`` excludes the HTTP API's CPU (see the module doc);
+    ``process_cpu_s`` is the whole process and ``api_cpu_s`` the part excluded."""
+    api = api_cpu_seconds()
+    process = cpu_seconds()
+    return {
+        "cpu_s": process - api,
+        "process_cpu_s": process,
+        "api_cpu_s": api,
+        "rss_bytes": rss_bytes(),
+        "peak_rss_bytes": peak_rss_bytes(),
+    }
 
 
 _BOOT_ID: str | None = None
