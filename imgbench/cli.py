@@ -143,7 +143,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     from imgbench.observe.metrics import TransmitterMetrics
     from imgbench.observe.tracing import tracer_provider
-    from imgbench.report import verdict_lines, write_outputs, write_sweep_outputs
+    from imgbench.report import clock_lines, verdict_lines, write_outputs, write_sweep_outputs
     from imgbench.report.terminal import comparison_table, settings_line
     from transmitter.compare import compare_locally, sweep_locally
     from transmitter.runner import new_run_id
@@ -206,6 +206,8 @@ def _compare(args: argparse.Namespace) -> int:
     for comparison in comparisons:
         console.print(comparison_table(comparison))
         for line in verdict_lines(comparison):
+            console.print(line, highlight=False)
+        for line in clock_lines(comparison):
             console.print(line, highlight=False)
     console.print(settings_line(comparisons[0]), highlight=False)
     if sizes:

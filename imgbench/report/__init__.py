@@ -12,7 +12,7 @@ writes one comparison's files, :mod:`~imgbench.report.sweep` a size sweep and
 from __future__ import annotations
 
 from imgbench.report.markdown import summary_markdown
-from imgbench.report.model import Outputs, Table, summary_table, verdict_lines
+from imgbench.report.model import Outputs, Table, clock_lines, summary_table, verdict_lines
 from imgbench.report.outputs import write_outputs
 from imgbench.report.plots import (
     MODE_HATCHES,
@@ -35,6 +35,7 @@ __all__ = [
     "Outputs",
     "PlotsUnavailableWarning",
     "Table",
+    "clock_lines",
     "compare_results",
     "comparison_table",
     "load_samples_csv",

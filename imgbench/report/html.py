@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from imgbench.measure.results import Comparison
-from imgbench.report.markdown import _DEFINITIONS, _headline
+from imgbench.report.markdown import _CLOCK_NOTE, _DEFINITIONS, _headline
 from imgbench.report.model import (
     CDF_PNG,
     COMPARE_PNG,
@@ -23,6 +23,7 @@ from imgbench.report.model import (
     _bootstrap_note,
     _kv_table,
     _repetitions_table,
+    clock_lines,
     summary_table,
 )
 
@@ -82,6 +83,9 @@ def _report_html(
         "<h2>Side by side</h2>",
         summary_table(comparison).html(),
         f'<p class="note">{html.escape(_DEFINITIONS)}</p>',
+        "<h2>Clocks</h2>",
+        "<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in clock_lines(comparison)) + "</ul>",
+        f'<p class="note">{html.escape(_CLOCK_NOTE)}</p>',
         "<h2>Ratio of median transmission times</h2>",
         f"<ul>{items or '<li>(one label only)</li>'}</ul>",
         f'<p class="note">{html.escape(_bootstrap_note())}</p>',

@@ -11,6 +11,7 @@ from imgbench.report.model import (
     _kv_table,
     _repetitions_table,
     _size,
+    clock_lines,
     summary_table,
     verdict_lines,
 )
@@ -35,6 +36,14 @@ _DEFINITIONS: Final = (
 )
 
 
+_CLOCK_NOTE: Final = (
+    "Across hosts the receiver's clock is offset from the transmitter's: transmission times "
+    "are corrected with the offset measured by NTP-style probes on the same connection, and "
+    "each carries a bound (the true value lies within it). Shared clock: exact, uncorrected. "
+    "Round-trip times read one clock and are never corrected."
+)
+
+
 def summary_markdown(comparison: Comparison, verdicts: Sequence[str] | None = None) -> str:
     """``summary.md``: the side-by-side table, verdicts, repetitions, settings.
 
@@ -48,6 +57,9 @@ def summary_markdown(comparison: Comparison, verdicts: Sequence[str] | None = No
         "## Side by side",
         summary_table(comparison).markdown(),
         _DEFINITIONS,
+        "## Clocks",
+        "\n".join(f"- {line}" for line in clock_lines(comparison)) or "- (no runs)",
+        _CLOCK_NOTE,
         "## Ratio of median transmission times",
         "\n".join(f"- {line}" for line in verdicts) or "- (one label only)",
         _bootstrap_note(),

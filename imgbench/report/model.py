@@ -246,6 +246,7 @@ def summary_table(comparison: Comparison) -> Table:
     )
     for stat in ("min", "p50", "p90", "p99", "max", "mean", "stdev"):
         fig_row(f"transmission {stat} (ms)", lambda f, s=stat: _ms(getattr(f.transmission, s)))
+    rows.extend(_clock_rows(groups))
     for stat in ("p50", "p90", "p99", "max"):
         fig_row(f"queue {stat} (ms)", lambda f, s=stat: _ms(getattr(f.queue, s)))
     for stat in ("min", "p50", "p90", "p99", "max", "mean"):
@@ -288,6 +289,92 @@ def summary_table(comparison: Comparison) -> Table:
             cells.append("n/a" if value is None else _cost(key, value))
         row(f"{COST_NAMES.get(key, key)} ({how} per repetition)", cells)
     return Table(headers=["figure", *(g.label for g in groups)], rows=rows)
+
+
+#: A clock bound above this share of the median transmission time gets a warning.
+CLOCK_BOUND_WARN_SHARE: Final = 0.10
+
+
+def _clock_status(runs: Sequence[ProtocolRun]) -> str:
+    """``shared``, ``corrected``, ``uncorrected`` (also results before probes) or ``mixed``."""
+    statuses = {r.clock.get("status", "uncorrected") for r in runs}
+    return statuses.pop() if len(statuses) == 1 else "mixed"
+
+
+def _clock_cells(runs: Sequence[ProtocolRun], key: str, scale: float, digits: int) -> str:
+    """One value per repetition whose clock was corrected, "/"-separated; "-" when none."""
+    values = [
+        f"{r.clock[key] * scale:.{digits}f}"
+        for r in runs
+        if r.clock.get("status") == "corrected" and isinstance(r.clock.get(key), int | float)
+    ]
+    return " / ".join(values) or "-"
+
+
+def _clock_rows(groups: Sequence[_LabelFigures]) -> list[list[str]]:
+    """Rows: how the clocks relate, and per repetition the offset, its bound, the drift."""
+    return [
+        ["clock", *(_clock_status(g.runs) for g in groups)],
+        ["clock offset (ms)", *(_clock_cells(g.runs, "offset_ns", 1e-6, 3) for g in groups)],
+        ["clock bound (ms)", *(_clock_cells(g.runs, "bound_ns", 1e-6, 3) for g in groups)],
+        ["clock drift (ppm)", *(_clock_cells(g.runs, "drift_ppm", 1.0, 2) for g in groups)],
+        [
+            "transmission bound, max (ms)",
+            *(_ms(g.pooled.transmission_bound_s) if g.pooled else "n/a" for g in groups),
+        ],
+    ]
+
+
+def clock_lines(comparison: Comparison) -> list[str]:
+    """What the clocks mean for the figures, per ``protocol/mode``, warnings included.
+
+    Shared: the figures are exact (one clock, not corrected). Corrected: offset,
+    bound and drift of each repetition, and a warning when the largest bound of a
+    transmission time exceeds 10 % of the median transmission time. Uncorrected:
+    why, and that the figures only hold on one clock.
+    """
+    lines = []
+    for g in _label_figures(comparison):
+        status = _clock_status(g.runs)
+        if status == "shared":
+            lines.append(
+                f"{g.label}: clocks shared (same kernel boot id, offset within its bound of"
+                " zero): exact figures, not corrected"
+            )
+            continue
+        if status != "corrected":
+            whys = sorted(
+                {str(r.clock.get("why", "no clock probes (older result)")) for r in g.runs}
+            )
+            lines.append(
+                f"{g.label}: {status}: transmission times are raw receive minus send stamps,"
+                f" meaningful only on one clock ({'; '.join(whys)})"
+            )
+            continue
+        for r in g.runs:
+            c = r.clock
+            drift = c.get("drift_ppm")
+            drift_text = (
+                "drift not measured"
+                if drift is None
+                else f"drift {drift:.2f} ± {c.get('drift_bound_ppm') or 0:.2f} ppm"
+            )
+            lines.append(
+                f"{g.label} (repetition {r.repetition}): clock offset"
+                f" {c['offset_ns'] / 1e6:.3f} ms ± {c['bound_ns'] / 1e6:.3f} ms, {drift_text},"
+                f" {c.get('n_probes', 0)} probes: transmission times corrected"
+            )
+        if g.pooled is not None and g.pooled.transmission.p50 > 0:
+            share = g.pooled.transmission_bound_s / g.pooled.transmission.p50
+            if share > CLOCK_BOUND_WARN_SHARE:
+                lines.append(
+                    f"WARNING {g.label}: the clock bound ({_ms(g.pooled.transmission_bound_s)} ms)"
+                    f" is {share:.0%} of the median transmission time"
+                    f" ({_ms(g.pooled.transmission.p50)} ms), above"
+                    f" {CLOCK_BOUND_WARN_SHARE:.0%}: compare transmission times with care"
+                    " (round-trip times are exact)"
+                )
+    return lines
 
 
 def _overhead(runs: Sequence[ProtocolRun]) -> float:

@@ -34,7 +34,8 @@ EXPORTS = {
     "imgbench.runtime": ["HttpServer", "Request", "Response", "metrics_handler"],
     "imgbench.report": [
         "CSV_COLUMNS", "MODE_HATCHES", "MODE_LINESTYLES", "PROTOCOL_COLORS", "CsvSample",
-        "Outputs", "PlotsUnavailableWarning", "Table", "compare_results", "comparison_table",
+        "Outputs", "PlotsUnavailableWarning", "Table", "clock_lines", "compare_results",
+        "comparison_table",
         "load_samples_csv", "plots_available", "regenerate", "settings_line",
         "summary_markdown", "summary_table", "verdict_lines", "write_outputs",
         "write_sweep_outputs",
