@@ -11,6 +11,8 @@ label it is counted under; :data:`WIRE_ERRORS` lists them::
     │   ├── MalformedMessage   bytes are not a valid ImageMessage
     │   ├── OversizedMessage   above the configured message limit
     │   ├── WrongFrameType     e.g. a text frame where binary is expected
+    │   ├── InvalidText        a text frame that is not valid UTF-8 (WebSocket close 1007)
+    │   ├── FrameError         a WebSocket frame breaking RFC 6455 (close 1002)
     │   ├── InvalidField       a field is missing or out of range
     │   ├── DuplicateImage     a sequence number already received in the run
     │   ├── ClockError         an impossible clock probe or corrected time
@@ -71,6 +73,18 @@ class WrongFrameType(WireError):
     reason = "wrong_frame_type"
 
 
+class InvalidText(WireError):
+    """A WebSocket text frame that is not valid UTF-8 (websockets closes with 1007)."""
+
+    reason = "invalid_utf8"
+
+
+class FrameError(WireError):
+    """A WebSocket frame that breaks the protocol, e.g. unmasked or a bad opcode (close 1002)."""
+
+    reason = "frame_error"
+
+
 class InvalidField(WireError):
     """A field out of range, or a protocol/mode mismatch."""
 
@@ -125,6 +139,8 @@ WIRE_ERRORS: Final = (
     MalformedMessage,
     OversizedMessage,
     WrongFrameType,
+    InvalidText,
+    FrameError,
     InvalidField,
     DuplicateImage,
     ClockError,

@@ -31,7 +31,7 @@ from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import ClockError, DuplicateImage, InvalidField, WireError, WrongFrameType
 from imgbench.measure.clock import Probe, estimate_run
 from imgbench.measure.results import NS, Sample, compute_figures
-from imgbench.observe.logs import get_logger
+from imgbench.observe.logs import LimitedWarnings, LogLimiter, get_logger
 from imgbench.observe.metrics import ReceiverMetrics, labels_of
 from imgbench.observe.tracing import context_from_traceparent, span_attributes, span_kinds
 from imgbench.runtime.resources import boot_id
@@ -91,6 +91,13 @@ class ReceiverCore:
         self._background: set[asyncio.Task[None]] = set()
         #: Bound ports by protocol (set by the server once listening): ``server.port`` on spans.
         self.ports: dict[str, int] = {}
+        #: Warnings a client can provoke at will go through this: a flood of bad input
+        #: costs a few lines per window, and every line not written is counted.
+        self.warnings = LimitedWarnings(
+            log,
+            LogLimiter(settings.log_burst, settings.log_window),
+            lambda kind: metrics.log_suppressed.labels(kind).inc(),
+        )
 
     # -- the one entry point ---------------------------------------------
 
@@ -190,7 +197,8 @@ class ReceiverCore:
             record.clock_error = ""
         except ClockError as exc:
             if record.clock_error != str(exc):
-                log.warning(
+                self.warnings.warning(
+                    "clock_estimate",
                     "clock estimate refused",
                     run_id=record.run_id,
                     protocol=record.protocol,
@@ -205,12 +213,16 @@ class ReceiverCore:
 
     def log_disconnect(self, protocol: str, detail: str) -> None:
         """Log an abnormal end of a connection or stream (the caller counts it)."""
-        log.warning("client disconnected abnormally", protocol=protocol, detail=detail)
+        self.warnings.warning(
+            "disconnect", "client disconnected abnormally", protocol=protocol, detail=detail
+        )
 
     def reject(self, protocol: str, exc: WireError) -> None:
         """Count and log a refused message."""
         self.metrics.rejected.labels(protocol, exc.reason).inc()
-        log.warning("message rejected", protocol=protocol, reason=exc.reason, detail=str(exc))
+        self.warnings.warning(
+            exc.reason, "message rejected", protocol=protocol, reason=exc.reason, detail=str(exc)
+        )
 
     async def _handle(
         self,
@@ -348,7 +360,8 @@ class ReceiverCore:
             record.integrity_failures += 1
             self.metrics.integrity.labels(*labels).inc()
             span.set_status(trace.Status(trace.StatusCode.ERROR, "checksum mismatch"))
-            log.warning(
+            self.warnings.warning(
+                "integrity",
                 "checksum mismatch",
                 protocol=protocol,
                 mode=mode,
@@ -462,7 +475,8 @@ class ReceiverCore:
         task.add_done_callback(self._background.discard)
 
     async def drain(self) -> None:
-        """Wait for pending background writes (called on shutdown)."""
+        """Wait for pending background writes, write pending warning counts (on shutdown)."""
+        self.warnings.flush()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 

@@ -57,11 +57,15 @@ class Subscriptions:
             protocol, target, traceparent = _parse(request.body)
         except ValueError as exc:
             self.core.metrics.subscription_refusals.labels("invalid").inc()
-            log.warning("subscription refused", reason="invalid", detail=str(exc))
+            self.core.warnings.warning(
+                "subscription", "subscription refused", reason="invalid", detail=str(exc)
+            )
             return Response.json({"error": f"invalid: {exc}"}, 400)
         if len(self._tasks) >= self.core.settings.max_subscriptions:
             self.core.metrics.subscription_refusals.labels("busy").inc()
-            log.warning("subscription refused", reason="busy", target=target)
+            self.core.warnings.warning(
+                "subscription", "subscription refused", reason="busy", target=target
+            )
             return Response.json(
                 {
                     "error": f"busy: {len(self._tasks)} subscriptions open"
@@ -209,8 +213,12 @@ class Subscriptions:
 
     def _unreachable(self, protocol: str, target: str, exc: BaseException) -> None:
         self.core.metrics.subscription_refusals.labels("unreachable").inc()
-        log.warning(
-            "cannot reach the push server", protocol=protocol, target=target, error=str(exc)
+        self.core.warnings.warning(
+            "subscription",
+            "cannot reach the push server",
+            protocol=protocol,
+            target=target,
+            error=str(exc),
         )
 
 

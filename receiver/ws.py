@@ -21,7 +21,13 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from imgbench.errors import OversizedMessage, WireError, WrongFrameType
+from imgbench.errors import (
+    FrameError,
+    InvalidText,
+    OversizedMessage,
+    WireError,
+    WrongFrameType,
+)
 from receiver.core import ReceiverCore, Stamp, error_ack
 
 PATHS = {"/v1/images": "binary", "/v1/images/json": "json"}
@@ -90,13 +96,20 @@ class WebSocketAdapter:
                     continue
                 await connection.send(ack)
         except ConnectionClosedError as exc:
-            if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+            # The close websockets sent says which refusal ended the connection.
+            code = exc.sent.code if exc.sent is not None else None
+            why = exc.sent.reason if exc.sent is not None else ""
+            if code == CloseCode.MESSAGE_TOO_BIG:
                 self.core.reject(
                     PROTOCOL,
                     OversizedMessage(
                         f"message above {self.core.settings.max_message_bytes} bytes (closed 1009)"
                     ),
                 )
+            elif code == CloseCode.INVALID_DATA:
+                self.core.reject(PROTOCOL, InvalidText(f"{why} (closed 1007)"))
+            elif code == CloseCode.PROTOCOL_ERROR:
+                self.core.reject(PROTOCOL, FrameError(f"{why} (closed 1002)"))
             else:
                 self.core.metrics.disconnects.labels(PROTOCOL).inc()
                 self.core.log_disconnect(PROTOCOL, str(exc))

@@ -358,6 +358,26 @@ RECEIVER_OPTIONS: Final = (
         between(1, 1000),
     ),
     Option(
+        "log_burst",
+        "RECEIVER_LOG_BURST",
+        "--log-burst",
+        int,
+        10,
+        "Warnings of one kind (a refusal reason, disconnects, checksum mismatches) logged per"
+        " RECEIVER_LOG_WINDOW; the rest are counted in imgbench_log_lines_suppressed_total"
+        " and summed up in one line.",
+        between(1, 1_000_000),
+    ),
+    Option(
+        "log_window",
+        "RECEIVER_LOG_WINDOW",
+        "--log-window",
+        float,
+        10.0,
+        "Seconds over which RECEIVER_LOG_BURST applies.",
+        between(0.1, 86_400),
+    ),
+    Option(
         "save_dir",
         "RECEIVER_SAVE_DIR",
         "--save-dir",
@@ -738,6 +758,8 @@ class ReceiverSettings(TransportSettings):
     run_idle_timeout: float = _RECEIVER["run_idle_timeout"]
     max_in_flight: int = _RECEIVER["max_in_flight"]
     max_subscriptions: int = _RECEIVER["max_subscriptions"]
+    log_burst: int = _RECEIVER["log_burst"]
+    log_window: float = _RECEIVER["log_window"]
     save_dir: Path | None = _RECEIVER["save_dir"]
 
 

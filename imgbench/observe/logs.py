@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -74,3 +75,85 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
 def get_logger(name: str) -> Any:
     """A structlog logger named ``name``."""
     return structlog.get_logger(name)
+
+
+class LogLimiter:
+    """At most ``burst`` lines per kind per ``window_s`` seconds; counts the rest.
+
+    Pure bookkeeping (the clock is injectable): :meth:`admit` says whether a
+    line of ``kind`` may be written now, and how many lines of that kind were
+    suppressed in its previous window (to be summed up in one line). Kinds
+    are a small closed set chosen by the caller, so the table stays bounded.
+    """
+
+    def __init__(
+        self, burst: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if burst < 1 or window_s <= 0:
+            raise ValueError("burst must be >= 1 and window_s > 0")
+        self.burst = burst
+        self.window_s = window_s
+        self._clock = clock
+        #: kind -> [window start (s), lines written, lines suppressed] of its current window.
+        self._windows: dict[str, list[float]] = {}
+
+    def admit(self, kind: str) -> tuple[bool, int]:
+        """``(write this line?, lines of kind suppressed in the window that just ended)``."""
+        now = self._clock()
+        window = self._windows.get(kind)
+        ended = 0
+        if window is None or now - window[0] >= self.window_s:
+            ended = int(window[2]) if window is not None else 0
+            window = self._windows[kind] = [now, 0, 0]
+        if window[1] < self.burst:
+            window[1] += 1
+            return True, ended
+        window[2] += 1
+        return False, ended
+
+    def drain(self) -> dict[str, int]:
+        """Suppressed counts not yet reported, by kind (and forget them): for shutdown."""
+        out = {kind: int(w[2]) for kind, w in self._windows.items() if w[2]}
+        for window in self._windows.values():
+            window[2] = 0
+        return out
+
+
+class LimitedWarnings:
+    """Warnings written through a :class:`LogLimiter`: a flood costs one line per window.
+
+    ``on_suppressed(kind)`` is called for every line not written (the caller's
+    counter), so the total stays exact while the log stays small. When a window
+    ends with lines suppressed, the next line of that kind is preceded by one
+    ``"similar warnings suppressed"`` line with the count; :meth:`flush` writes
+    the outstanding counts (call it on shutdown).
+    """
+
+    def __init__(
+        self, logger: Any, limiter: LogLimiter, on_suppressed: Callable[[str], None]
+    ) -> None:
+        self._log = logger
+        self._limiter = limiter
+        self._on_suppressed = on_suppressed
+
+    def warning(self, kind: str, event: str, **fields: Any) -> None:
+        write, ended = self._limiter.admit(kind)
+        if ended:
+            self._summary(kind, ended)
+        if write:
+            self._log.warning(event, **fields)
+        else:
+            self._on_suppressed(kind)
+
+    def flush(self) -> None:
+        for kind, count in self._limiter.drain().items():
+            self._summary(kind, count)
+
+    def _summary(self, kind: str, count: int) -> None:
+        self._log.warning(
+            "similar warnings suppressed",
+            kind=kind,
+            suppressed=count,
+            window_s=self._limiter.window_s,
+            burst=self._limiter.burst,
+        )

@@ -63,6 +63,8 @@ TRANSMISSION_BUCKETS: Final = (
 
 #: Why the receiver refused a message (``imgbench_rejected_messages_total``).
 REJECT_REASONS: Final = tuple(cls.reason for cls in WIRE_ERRORS)
+#: Kinds of rate-limited receiver warnings (``imgbench_log_lines_suppressed_total{kind}``).
+LOG_KINDS: Final = (*REJECT_REASONS, "disconnect", "integrity", "clock_estimate", "subscription")
 #: Why the transmitter failed to deliver an image (``imgbench_send_errors_total``).
 SEND_ERROR_REASONS: Final = (
     "connect",  # could not connect before the deadline
@@ -247,6 +249,14 @@ class ReceiverMetrics:
             ("state",),
             registry=r,
         )
+        self.log_suppressed = Counter(
+            "imgbench_log_lines_suppressed",
+            "Warning lines not written because their kind exceeded RECEIVER_LOG_BURST per"
+            " RECEIVER_LOG_WINDOW; kind: a reject reason, disconnect, integrity, clock_estimate,"
+            " subscription.",
+            ("kind",),
+            registry=r,
+        )
         self.disconnects = Counter(
             "imgbench_disconnects",
             "Connections or streams that ended abnormally (no clean close), e.g. mid-run.",
@@ -314,6 +324,8 @@ class ReceiverMetrics:
             self.disconnects.labels(protocol)
             for reason in REJECT_REASONS:
                 self.rejected.labels(protocol, reason)
+        for kind in LOG_KINDS:
+            self.log_suppressed.labels(kind)
 
     def clock_estimated(self, protocol: str, mode: str, clock: dict[str, object]) -> None:
         """Publish a completed run's clock estimate (again when a later probe group refines it)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from imgbench.observe.logs import configure_logging
+from imgbench.observe.logs import LimitedWarnings, LogLimiter, configure_logging
 
 
 def test_third_party_logs_go_through_the_same_renderer() -> None:
@@ -24,3 +24,45 @@ def test_third_party_logs_go_through_the_same_renderer() -> None:
         ("websockets.server", "websockets says hi", "error"),
     ]
     assert all("timestamp" in x for x in lines)
+
+
+def test_log_limiter_admits_a_burst_per_window_and_reports_what_it_dropped() -> None:
+    now = [0.0]
+    limiter = LogLimiter(3, 10.0, clock=lambda: now[0])
+    assert [limiter.admit("a") for _ in range(5)] == [(True, 0)] * 3 + [(False, 0)] * 2
+    assert limiter.admit("b") == (True, 0)  # kinds are independent
+    now[0] = 9.999
+    assert limiter.admit("a") == (False, 0)
+    now[0] = 10.0  # a new window: admitted, and the 3 dropped in the last one are reported
+    assert limiter.admit("a") == (True, 3)
+    assert limiter.admit("a") == (True, 0)
+    assert limiter.drain() == {}
+    limiter.admit("a")
+    limiter.admit("a")
+    assert limiter.drain() == {"a": 1}
+    assert limiter.drain() == {}
+
+
+def test_limited_warnings_write_one_summary_line_and_count_each_dropped_line() -> None:
+    now = [0.0]
+    written: list[tuple[str, dict[str, object]]] = []
+    dropped: list[str] = []
+
+    class Sink:
+        def warning(self, event: str, **fields: object) -> None:
+            written.append((event, fields))
+
+    warnings = LimitedWarnings(Sink(), LogLimiter(2, 1.0, clock=lambda: now[0]), dropped.append)
+    for i in range(50):
+        warnings.warning("oversized", "message rejected", n=i)
+    assert [f["n"] for _, f in written] == [0, 1]
+    assert dropped == ["oversized"] * 48
+    now[0] = 5.0
+    warnings.warning("oversized", "message rejected", n=50)
+    assert written[2] == (
+        "similar warnings suppressed",
+        {"kind": "oversized", "suppressed": 48, "window_s": 1.0, "burst": 2},
+    )
+    assert written[3][1]["n"] == 50
+    warnings.flush()
+    assert len(written) == 4  # nothing outstanding

@@ -29,6 +29,8 @@ def test_reject_reasons_are_the_known_labels() -> None:
         "malformed",
         "oversized",
         "wrong_frame_type",
+        "invalid_utf8",
+        "frame_error",
         "invalid_field",
         "duplicate",
         "clock",
