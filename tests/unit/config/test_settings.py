@@ -203,13 +203,21 @@ BOUNDS = [
     ("IMGBENCH_IMAGE_TIMEOUT", 0.01, 3600, 0.001),
     ("RUN_INTERVAL_SECONDS", 0, 86_400, 0.001),
     ("RECEIVER_MAX_IMAGE_BYTES", 1, 2**40, 1),
+    ("RECEIVER_MAX_UPLOADS", 1, 10_000, 1),
     ("RECEIVER_MAX_RUNS", 1, 10_000, 1),
+    ("RECEIVER_MAX_RECORDS_PER_RUN", 1, 100_000, 1),
+    ("RECEIVER_LOG_BURST", 1, 1_000_000, 1),
     ("RECEIVER_MAX_IN_FLIGHT", 1, 100_000, 1),
 ]
 
 
+#: Settings checked against each other: the companion is set to its widest value so
+#: that only the bound under test can fail.
+COMPANIONS = {"RECEIVER_MAX_IMAGE_BYTES": {"RECEIVER_MAX_UPLOAD_BUFFER_BYTES": str(2**40)}}
+
+
 def _build(env: str, value: object) -> object:
-    environ = {env: str(value)}
+    environ = {**COMPANIONS.get(env, {}), env: str(value)}
     if env.startswith("RECEIVER_") and env not in {"RECEIVER_PORT", "RECEIVER_GRPC_PORT",
                                                    "RECEIVER_HTTP_PORT"}:  # fmt: skip
         return settings.receiver_settings(environ=environ)
