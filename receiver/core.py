@@ -178,6 +178,8 @@ class ReceiverCore:
             record.transmitter_boot_id = probe.boot_id
             self._estimate(record)
         receive_ns = stamp.on(meta.clock)
+        if probe.realtime_ns > 0:
+            record.transmitter_wall_minus_clock = probe.realtime_ns - meta.send_time_ns
         if self._telemetry:
             self.metrics.probes.labels(*labels_of(meta.protocol, meta.mode)).inc()
         return wire.encode_probe_reply(
@@ -249,13 +251,14 @@ class ReceiverCore:
         transmission_ns = raw_ns if corrected_ns is None else corrected_ns
         labels = labels_of(protocol, mode)  # with the direction the mode implies
 
+        shift = self._span_shift(record, meta, stamp)
         span = (
             self._tracer.start_span(
                 "receive image",
                 # The parent is the transmitter's "send image" span: one trace per image.
                 context=context_from_traceparent(meta.traceparent),
                 kind=span_kinds(mode)[1],
-                start_time=stamp.realtime_ns - self._span_shift(record, meta),
+                start_time=stamp.realtime_ns - shift,
                 attributes={
                     # In push mode the receiver is the client: no server.port of its own.
                     **span_attributes(
@@ -270,7 +273,7 @@ class ReceiverCore:
                     "imgbench.transmission_s": transmission_ns / NS,
                     "imgbench.raw_transmission_s": raw_ns / NS,
                     "imgbench.checksum_ok": checksum_ok,
-                    **self._clock_attributes(record, meta),
+                    **self._clock_attributes(record, meta, shift),
                 },
             )
             if self._telemetry
@@ -283,7 +286,7 @@ class ReceiverCore:
                     (corrected_ns, bound_ns), checksum_ok, labels,
                 )  # fmt: skip
             finally:
-                span.end(time.time_ns() - self._span_shift(record, meta))
+                span.end(time.time_ns() - shift)
         ack = wire.encode_ack(
             sequence=meta.sequence,
             receive_time_ns=receive_ns,
@@ -316,18 +319,32 @@ class ReceiverCore:
         return value, bound
 
     @staticmethod
-    def _span_shift(record: RunRecord, meta: ImageMeta) -> int:
-        """Realtime ns to subtract from the receiver's span times to put them on the
-        transmitter's clock: the estimated offset when the run's probes measured the
-        realtime clocks and they are not shared; otherwise 0 (the monotonic offset says
-        nothing about realtime, the span carries it as attributes instead)."""
+    def _span_shift(record: RunRecord, meta: ImageMeta, stamp: Stamp) -> int:
+        """Wall-clock ns to subtract from this receiver's span times to put them on the
+        transmitter's wall clock, so that a span never starts before its parent.
+
+        A receiver wall time ``W`` is ``W - d_rx`` on its probe clock (``d_rx`` =
+        wall minus probe clock, from the stamp), ``W - d_rx - offset`` on the
+        transmitter's probe clock, and ``W - d_rx - offset + d_tx`` on the
+        transmitter's wall clock (``d_tx`` from ``ClockProbe.realtime_ns``). The
+        shift is therefore ``d_rx + offset - d_tx``, exact to within the offset's
+        bound. 0 on a shared clock, without an estimate, or when the transmitter
+        did not send its wall clock (the span then carries the offset only).
+        """
         clock = record.clock
-        if clock is None or clock.shared or meta.clock != Clock.CLOCK_REALTIME:
+        if clock is None or clock.shared:
             return 0
-        return clock.offset_at(meta.start_ns)[0]
+        if meta.clock == Clock.CLOCK_REALTIME:
+            d_tx: int | None = 0  # the probe clock is the wall clock
+        else:
+            d_tx = record.transmitter_wall_minus_clock
+        if d_tx is None:
+            return 0
+        d_rx = stamp.realtime_ns - stamp.on(meta.clock)
+        return d_rx + clock.offset_at(meta.start_ns)[0] - d_tx
 
     @staticmethod
-    def _clock_attributes(record: RunRecord, meta: ImageMeta) -> dict[str, Any]:
+    def _clock_attributes(record: RunRecord, meta: ImageMeta, shift: int) -> dict[str, Any]:
         clock = record.clock
         if clock is None:
             return {"imgbench.clock.status": "uncorrected"}
@@ -336,6 +353,8 @@ class ReceiverCore:
             "imgbench.clock.status": "shared" if clock.shared else "corrected",
             "imgbench.clock.offset_ns": offset,
             "imgbench.clock.bound_ns": bound,
+            # Subtracted from this span's wall-clock start and end (0: not moved).
+            "imgbench.clock.span_shift_ns": shift,
             "imgbench.clock.name": "realtime"
             if meta.clock == Clock.CLOCK_REALTIME
             else "monotonic",

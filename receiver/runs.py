@@ -72,6 +72,9 @@ class RunRecord:
     clock: RunClock | None = None
     #: Why there is no estimate although probes arrived (empty otherwise).
     clock_error: str = ""
+    #: The transmitter's CLOCK_REALTIME minus its probe clock (ns), from its last probe
+    #: (``ClockProbe.realtime_ns - t1``); None when it did not say.
+    transmitter_wall_minus_clock: int | None = None
     #: Figures of a complete record, computed at completion and again whenever the
     #: clock estimate changes afterwards (never per read).
     figures: Figures | None = None

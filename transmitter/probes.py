@@ -127,14 +127,15 @@ class ClockProber:
         protocol, mode = self.sender.protocol, self.sender.mode
         probe_id = self._next_id
         self._next_id += 1
+        t1 = wire.read_clock(self.clock)
         info = wire.ProbeInfo(
             id=probe_id,
             revision=names.PROBE_REVISION,
             group=group,
             completed=tuple(self._pending),
             boot_id=boot_id(),
+            realtime_ns=time.time_ns(),  # with t1: where this wall clock stands
         )
-        t1 = wire.read_clock(self.clock)
         raw = wire.encode_probe(
             ImageMeta(
                 run_id=self.run_id,

@@ -51,18 +51,20 @@ class ImageMessage(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., protocol: _Optional[str] = ..., sequence: _Optional[int] = ..., total: _Optional[int] = ..., send_time_ns: _Optional[int] = ..., clock: _Optional[_Union[Clock, str]] = ..., content_type: _Optional[str] = ..., sha256: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., warmup: _Optional[bool] = ..., mode: _Optional[str] = ..., scheduled_time_ns: _Optional[int] = ..., repetition: _Optional[int] = ..., probe: _Optional[_Union[ClockProbe, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class ClockProbe(_message.Message):
-    __slots__ = ("id", "revision", "group", "completed", "boot_id")
+    __slots__ = ("id", "revision", "group", "completed", "boot_id", "realtime_ns")
     ID_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     BOOT_ID_FIELD_NUMBER: _ClassVar[int]
+    REALTIME_NS_FIELD_NUMBER: _ClassVar[int]
     id: int
     revision: int
     group: int
     completed: _containers.RepeatedCompositeFieldContainer[ClockExchange]
     boot_id: str
-    def __init__(self, id: _Optional[int] = ..., revision: _Optional[int] = ..., group: _Optional[int] = ..., completed: _Optional[_Iterable[_Union[ClockExchange, _Mapping]]] = ..., boot_id: _Optional[str] = ...) -> None: ...
+    realtime_ns: int
+    def __init__(self, id: _Optional[int] = ..., revision: _Optional[int] = ..., group: _Optional[int] = ..., completed: _Optional[_Iterable[_Union[ClockExchange, _Mapping]]] = ..., boot_id: _Optional[str] = ..., realtime_ns: _Optional[int] = ...) -> None: ...
 
 class ClockExchange(_message.Message):
     __slots__ = ("id", "group", "t1_ns", "t2_ns", "t3_ns", "t4_ns")

@@ -119,6 +119,8 @@ class ProbeInfo:
     completed: tuple[Exchange, ...] = ()
     #: The transmitter's kernel boot id, empty when unknown.
     boot_id: str = ""
+    #: The transmitter's CLOCK_REALTIME read right after t1 (ns), 0 when not sent.
+    realtime_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,7 @@ def _probe_message(info: ProbeInfo) -> ClockProbe:
         revision=info.revision,
         group=info.group,
         boot_id=info.boot_id,
+        realtime_ns=info.realtime_ns,
         completed=[
             ClockExchange(id=x.id, group=x.group, t1_ns=x.t1, t2_ns=x.t2, t3_ns=x.t3, t4_ns=x.t4)
             for x in info.completed
@@ -279,6 +282,7 @@ def _meta_of(msg: ImageMessage) -> ImageMeta:
                 Exchange(x.id, x.group, x.t1_ns, x.t2_ns, x.t3_ns, x.t4_ns) for x in p.completed
             ),
             boot_id=p.boot_id,
+            realtime_ns=p.realtime_ns,
         )
     return ImageMeta(
         probe=probe,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import grpc
 import pytest
@@ -12,12 +13,13 @@ from websockets.asyncio.client import connect
 
 from imgbench import wire
 from imgbench.measure.clock import PROBES_PER_GROUP, Probe, estimate_run
+from imgbench.observe.tracing import traceparent
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import names
 from transmitter.image import Image
 from transmitter.senders import make_sender
 
-from helpers.services import LiveReceiver, make_transmitter
+from helpers.services import LiveReceiver, make_transmitter, memory_tracing
 
 Exchange = Callable[[bytes], Awaitable[bytes]]
 
@@ -247,3 +249,68 @@ async def test_no_pause_no_probe_between_images(live_receiver: LiveReceiver) -> 
         make_sender("websocket", settings, None), image, "no-pause"
     )
     assert [g["n_probes"] for g in run.clock["groups"]] == [PROBES_PER_GROUP] * 2
+
+
+async def test_an_offset_transmitter_clock_is_estimated_corrected_and_spans_moved(
+    live_receiver: LiveReceiver,
+) -> None:
+    """A transmitter whose clocks differ (monotonic 1000 s behind, wall clock 5 s ahead):
+    the receiver estimates the offset within its bound, corrects the image's time,
+    refuses one sent "in the future", and its span does not start before its parent."""
+    behind, ahead = 1000 * 10**9, 5 * 10**9
+    run_id = "offset-tx"
+    async with connect(ws_url(live_receiver, "/v1/images"), proxy=None) as ws:
+
+        async def exchange(raw: bytes) -> bytes:
+            await ws.send(raw)
+            reply = await ws.recv(decode=False)
+            assert isinstance(reply, bytes)
+            return reply
+
+        pending: tuple[wire.Exchange, ...] = ()
+        for n in range(PROBES_PER_GROUP + 1):  # a group, then one probe echoing its last
+            t1 = time.monotonic_ns() - behind
+            info = wire.ProbeInfo(
+                id=n + 1, revision=names.PROBE_REVISION, group=0 if n < 8 else 1,
+                completed=pending, boot_id=boot_id(), realtime_ns=time.time_ns() + ahead,
+            )  # fmt: skip
+            meta = probe_meta("websocket", "binary", run_id, info)
+            reply = wire.decode_probe_reply(
+                wire.decode_ack(await exchange(wire.encode_probe(replace(meta, send_time_ns=t1))))
+            )
+            t4 = time.monotonic_ns() - behind
+            assert reply is not None
+            pending = (
+                wire.Exchange(
+                    n + 1, info.group, t1, reply.receive_time_ns, reply.reply_time_ns, t4
+                ),
+            )
+        (record,) = live_receiver.server.core.run(run_id)
+        clock = record["clock"]
+        assert clock["status"] == "corrected", clock
+        assert abs(clock["offset_ns"] - behind) <= clock["bound_ns"] < 50_000_000, clock
+        # An image sent 1 s "in the future" on the transmitter's clock is refused.
+        future = image_meta("websocket", "binary", run_id, time.monotonic_ns() - behind + 10**9)
+        await ws.send(wire.encode_image(future, b"p"))
+        assert wire.decode_ack(await ws.recv(decode=False)).error.startswith("clock:")
+        # A real one: corrected to a small positive time; its span starts after its parent.
+        provider, _ = memory_tracing()
+        parent = provider.get_tracer("tx").start_span(
+            "send image", start_time=time.time_ns() + ahead
+        )
+        now = image_meta("websocket", "binary", run_id, time.monotonic_ns() - behind)
+        await ws.send(wire.encode_image(replace(now, traceparent=traceparent(parent)), b"p"))
+        ack = wire.decode_ack(await ws.recv(decode=False))
+        assert ack.error == "" and ack.transmission_ns > behind  # the raw time, offset included
+    (record,) = live_receiver.server.core.run(run_id)
+    (sample,) = record["samples"]
+    assert 0 <= sample["transmission_s"] < 0.5 and sample["bound_s"] < 0.05, sample
+    assert sample["raw_transmission_s"] > 999
+    (child,) = [s for s in live_receiver.spans.get_finished_spans() if s.name == "receive image"]
+    assert child.parent is not None and child.parent.span_id == parent.get_span_context().span_id
+    assert child.start_time is not None and parent.start_time is not None  # type: ignore[attr-defined]
+    assert child.start_time >= parent.start_time - clock["bound_ns"]  # type: ignore[attr-defined]
+    assert child.attributes is not None
+    assert child.attributes["imgbench.clock.status"] == "corrected"
+    shift = child.attributes["imgbench.clock.span_shift_ns"]
+    assert isinstance(shift, int) and abs(shift + ahead) < 50_000_000, shift
