@@ -202,14 +202,21 @@ def verdict() -> stat.Panel:
             "Receiver, last run: the exact median per-image transmission time of websocket"
             " divided by that of grpc (recording rule " + VERDICT_RULE + ", from the"
             " last-run gauges; with several modes per protocol, the mode that completed"
-            " last). Above 1: grpc was faster; below 1: websocket was faster. One run's"
+            " last; one value per direction, upload and push, never mixed). Above 1: grpc"
+            " was faster; below 1: websocket was faster. One run's"
             " ratio, without an interval: the run report gives the bound (repeat runs"
             " before trusting a difference of a few percent)."
         )
         .datasource(PROMETHEUS)
         .height(5)
         .span(24)
-        .with_target(query(VERDICT_RULE, legend="websocket / grpc", instant=True))
+        .with_target(
+            query(
+                f"{VERDICT_RULE}{{{DIRECTION}}}",
+                legend="websocket / grpc {{direction}}",
+                instant=True,
+            )
+        )
         .unit("suffix:\u00d7")  # x as in "1.2x as long"
         .decimals(2)
         .no_value("no run yet")

@@ -38,9 +38,23 @@ def test_rule_unit_tests_can_fail(tmp_path: Path) -> None:
     """A rule that computes the wrong verdict makes promtool fail."""
     (tmp_path / RULES.name).write_text(
         RULES.read_text().replace(
-            "topk by (job, instance, protocol)", "bottomk by (job, instance, protocol)"
+            "topk by (job, instance, protocol, direction)",
+            "bottomk by (job, instance, protocol, direction)",
         )
     )
+    (tmp_path / RULES_TEST.name).write_text(RULES_TEST.read_text())
+    result = promtool("test", "rules", str(tmp_path / RULES_TEST.name))
+    assert result.returncode != 0 and "websocket_over_grpc" in result.stdout + result.stderr
+
+
+def test_a_verdict_that_mixes_directions_fails_the_rule_tests(tmp_path: Path) -> None:
+    """Without the direction in the grouping, a push median would meet an upload median."""
+    rules = RULES.read_text()
+    mixed = rules.replace(
+        "topk by (job, instance, protocol, direction)", "topk by (job, instance, protocol)"
+    ).replace("sum by (job, instance, direction)", "sum by (job, instance)")
+    assert mixed != rules
+    (tmp_path / RULES.name).write_text(mixed)
     (tmp_path / RULES_TEST.name).write_text(RULES_TEST.read_text())
     result = promtool("test", "rules", str(tmp_path / RULES_TEST.name))
     assert result.returncode != 0 and "websocket_over_grpc" in result.stdout + result.stderr
