@@ -3,7 +3,7 @@
 A real receiver process, a real transmitter harness, and a real HTTP scraper
 asking ``/metrics`` for OpenMetrics (as Prometheus does) at compose's scrape
 interval, read from prometheus/prometheus.yml. Runs with and without scraping
-alternate (A B B A) so drift cancels; the receiver's CPU per MB must agree
+alternate (A B B A B A A B) so drift cancels; the receiver's CPU per MB must agree
 within 5 %, while the CPU the scrapes cost (excluded, reported apart) is shown
 to be large enough that counting it would have broken that bound.
 """
@@ -70,7 +70,7 @@ async def test_receiver_cpu_per_mb_with_compose_scraping_is_within_5_percent(
 ) -> None:
     interval = compose_scrape_interval()
     base = TransmitterSettings(
-        images=6, delay=1.0, warmup=1, connect_timeout=10.0, image_timeout=30.0
+        images=5, delay=1.0, warmup=1, connect_timeout=10.0, image_timeout=30.0
     )
     image = load_image(None)
     async with local_receiver(base, tmp_path / "receiver.log") as ports:
@@ -85,7 +85,8 @@ async def test_receiver_cpu_per_mb_with_compose_scraping_is_within_5_percent(
         figures: dict[bool, list[float]] = {False: [], True: []}
         api_cpu: list[float] = []
         scrapes = 0
-        for i, scraped in enumerate((False, True, True, False)):
+        # A B B A B A A B: order effects and linear drift cancel; medians of 4 each.
+        for i, scraped in enumerate((False, True, True, False, True, False, False, True)):
             sender = make_sender("websocket", settings, None)
             if scraped:
                 async with scraping(ports["http"], interval) as sizes:
@@ -107,7 +108,7 @@ async def test_receiver_cpu_per_mb_with_compose_scraping_is_within_5_percent(
         f" ratio {busy / quiet:.3f}; {scrapes} scrapes at {interval} s;"
         f" excluded {excluded_ms_per_mb:.3f} ms/MB ({excluded_ms_per_mb / quiet:.1%})"
     )
-    assert scrapes >= 8  # the scraper really ran during both scraped runs
+    assert scrapes >= 16  # the scraper really ran during every scraped run
     assert abs(busy / quiet - 1) <= 0.05, (figures, api_cpu)
     # The test can fail: counted, the scrapes' CPU would exceed the 5 % bound.
     assert excluded_ms_per_mb > 0.05 * quiet, (excluded_ms_per_mb, quiet)
