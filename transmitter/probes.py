@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imgbench import wire
-from imgbench.errors import ClockError, ImageLost, MalformedMessage
+from imgbench.errors import ClockError, ImageLost, MalformedMessage, ReceiverRefused
 from imgbench.measure.clock import PROBES_PER_GROUP, Probe, RunClock, estimate_run
 from imgbench.observe.logs import get_logger
 from imgbench.runtime.resources import boot_id
@@ -155,6 +155,8 @@ class ClockProber:
             raw_ack = await asyncio.wait_for(self.sender.send(raw), self.timeout_s)
             t4 = wire.read_clock(self.clock)
             ack = wire.decode_ack(raw_ack)
+        except ReceiverRefused as exc:  # gRPC Send: a revision-1 receiver's INVALID_ARGUMENT
+            return self._stop(f"receiver does not answer clock probes: {exc}")
         except (TimeoutError, ImageLost, MalformedMessage) as exc:
             return self._stop(f"clock probe failed: {exc or type(exc).__name__}")
         self._pending = []  # echoed (the receiver keeps them even if it refuses this probe)
