@@ -57,6 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
         f" {DEFAULT_SWEEP}]",
     )
 
+    netsweep = sub.add_parser(
+        "netsweep",
+        help="compare the protocols across a grid of emulated links (RTT x rate x size x delay)",
+        description="One lab per RTT and rate (root needed), one size sweep per pause between"
+        " images in it; a table and plots of median time against RTT (README 'Over a network').",
+    )
+    settings.add_arguments(netsweep, settings.COMPARE_OPTIONS)
+    from transmitter.netsweep import FULL, QUICK, QUICK_IMAGES
+
+    for axis, what in (("rtts", "link RTTs"), ("rates", "link rates"), ("sizes", "image sizes"),
+                       ("delays", "pauses between images (s)")):  # fmt: skip
+        netsweep.add_argument(
+            f"--{axis}", dest=f"net_{axis}", default=None,
+            help=f"Comma-separated {what} [default {FULL[axis]}; --quick: {QUICK[axis]}]",
+        )  # fmt: skip
+    netsweep.add_argument(
+        "--quick", action="store_true",
+        help=f"the CI-sized grid ({QUICK}) with {QUICK_IMAGES} images per protocol",
+    )  # fmt: skip
+
     report = sub.add_parser(
         "report",
         help="regenerate the report of a saved result, or compare two saved results",
@@ -89,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _transmitter(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "netsweep":
+            return _netsweep(args)
         return _compare(args)
     except ConfigError as exc:
         sys.stderr.write(f"imgbench: {exc}\n")
@@ -240,6 +262,58 @@ def _over_link(
     except LabUnavailable as exc:
         sys.stderr.write(f"imgbench: {exc}\n")
         return 2
+
+
+def _netsweep(args: argparse.Namespace) -> int:
+    """``netsweep``: the link grid (:mod:`transmitter.netsweep`), then table and plots."""
+    from dataclasses import replace
+
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from imgbench.lab import LabUnavailable, LinkSpec, preflight
+    from imgbench.report.netsweep import summary
+    from transmitter.netsweep import FULL, QUICK, QUICK_IMAGES, parse_grid, run_netsweep
+    from transmitter.runner import new_run_id
+
+    defaults = QUICK if args.quick else FULL
+    if args.quick and args.images is None:
+        args.images = str(QUICK_IMAGES)
+    cfg = settings.transmitter_settings(args, options=settings.COMPARE_OPTIONS)
+    cfg = replace(cfg, link="", external=False)  # the sweep makes its own links
+    raw_sizes = args.net_sizes or defaults["sizes"]
+    try:
+        sizes = [settings.parse_size(p) for p in raw_sizes.split(",") if p.strip()]
+    except ValueError as exc:
+        raise ConfigError("--sizes", f"cannot parse {raw_sizes!r}: {exc}") from exc
+    grid = parse_grid(
+        args.net_rtts or defaults["rtts"], args.net_rates or defaults["rates"], sizes,
+        args.net_delays or defaults["delays"],
+    )  # fmt: skip
+    level_given = bool(args.log_level or os.environ.get("IMGBENCH_LOG_LEVEL"))
+    configure_logging(cfg.log_format, cfg.log_level if level_given else "warning")
+    try:
+        preflight(LinkSpec())
+    except LabUnavailable as exc:
+        sys.stderr.write(f"imgbench: {exc}\n")
+        return 2
+    try:
+        cells, out_dir, code = asyncio.run(
+            run_netsweep(cfg, grid, run_id=new_run_id(), log_level_given=level_given)
+        )
+    except LabUnavailable as exc:
+        sys.stderr.write(f"imgbench: {exc}\n")
+        return 2
+    table = summary(cells)
+    rich_table = RichTable(title="median transmission ms [95% CI] and MB/s")
+    for header in table.headers:
+        rich_table.add_column(header)
+    for row in table.rows:
+        rich_table.add_row(*row)
+    console = Console()
+    console.print(rich_table)
+    console.print(f"wrote netsweep.json, netsweep.md, netsweep.png to {out_dir}/", highlight=False)
+    return code
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -25,13 +25,14 @@ named by :data:`LINK_RECORD_ENV`, an internal variable of this module.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from imgbench.config.settings import COMPARE_OPTIONS, Option, TransmitterSettings
 from imgbench.lab import Lab, LabError, LinkSpec
@@ -136,6 +137,92 @@ def child_flags(
     return flags
 
 
+async def probe_link(
+    lab: Lab, text: str, ceiling: BulkProbe, slow_start_after_idle: str
+) -> tuple[RttProbe, dict[str, Any]]:
+    """Apply the per-host TCP settings, probe the RTT: (probe, the link's record)."""
+    tcp = await apply_tcp_settings(lab, slow_start_after_idle)
+    rtt = await probe_rtt(lab, count=20, interval=0.02)
+    return rtt, link_record(text, lab.spec, rtt, ceiling, tcp)
+
+
+@contextlib.asynccontextmanager
+async def lab_receiver(
+    lab: Lab, settings: TransmitterSettings, log_path: Path
+) -> AsyncIterator[dict[str, int]]:
+    """The receiver on host b (explicit environment, free ports); yields its ports.
+    The lab stops it at cleanup."""
+    with tempfile.TemporaryDirectory(prefix="imgbench-lab-") as tmp:
+        ready = Path(tmp) / "ready.json"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log_file:
+            receiver = await lab.spawn(
+                "b",
+                receiver_argv(settings, lab.address("b")),
+                env=child_env({READY_FILE_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"}),
+                stdout=log_file,
+                stderr=log_file,
+            )
+            yield await wait_ready(receiver, ready, log_path, 30.0)
+
+
+async def transmit(
+    lab: Lab,
+    ports: dict[str, int],
+    command: str,
+    args: Sequence[str],
+    *,
+    run_id: str,
+    record: dict[str, Any],
+    output: IO[Any] | None = None,
+) -> int:
+    """``imgbench COMMAND ARGS`` on host a against the lab's receiver; its exit code.
+
+    ``output`` takes its stdout and stderr (default: this terminal).
+    """
+    with tempfile.TemporaryDirectory(prefix="imgbench-lab-") as tmp:
+        record_path = Path(tmp) / "link.json"
+        record_path.write_text(json.dumps({"run_id": run_id, "link": record}))
+        terminal = {k: os.environ[k] for k in TERMINAL_ENV if k in os.environ}
+        transmitter = await lab.spawn(
+            "a",
+            [
+                sys.executable, "-m", "imgbench.cli", command, *args,
+                "--external-receiver=true", f"--receiver-host={lab.address('b')}",
+                f"--port={ports['websocket']}", f"--grpc-port={ports['grpc']}",
+                f"--http-port={ports['http']}",
+            ],
+            env=child_env({**terminal, LINK_RECORD_ENV: str(record_path)}),
+            stdin=None, stdout=output, stderr=output,
+            # Ctrl-C stops this process, whose cleanup stops the child: an
+            # interrupt cannot land in the child half-way through its imports.
+            start_new_session=True,
+        )  # fmt: skip
+        return await transmitter.wait()
+
+
+def warn_above_ceiling(spec: LinkSpec, ceiling: BulkProbe) -> None:
+    if spec.rate is not None and spec.rate > ceiling.ip_rate:
+        sys.stderr.write(
+            f"imgbench: warning: link.rate {mbit(spec.rate)} is above the emulated link's"
+            f" measured ceiling ({mbit(ceiling.ip_rate)} at MTU {spec.mtu} just now): the"
+            " link delivers at most that; results record it (link.ceiling)\n"
+        )
+
+
+def link_line(text: str, rtt: RttProbe, ceiling: BulkProbe, stats: Any, mtu: int) -> str:
+    """One line about the link after a run: RTT, ceiling, the forwarder's counters."""
+    return (
+        f"link {text}: RTT measured {rtt.rtt_median * 1e3:.2f} ms median"
+        f" ({rtt.rtt_min * 1e3:.2f} min); ceiling {mbit(ceiling.ip_rate)} at MTU {mtu};"
+        + "".join(
+            f" {d}: {s.get('delivered', 0)} packets delivered, {s.get('lost', 0)} lost,"
+            f" {s.get('dropped', 0)} dropped at the queue;"
+            for d, s in (stats or {}).items()
+        )
+    )
+
+
 async def run_linked(
     spec: LinkSpec,
     settings: TransmitterSettings,
@@ -153,61 +240,16 @@ async def run_linked(
     out_dir = settings.output / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
     ceiling = await measure_ceiling(spec.mtu)
-    if spec.rate is not None and spec.rate > ceiling.ip_rate:
-        sys.stderr.write(
-            f"imgbench: warning: link.rate {mbit(spec.rate)} is above the emulated link's"
-            f" measured ceiling ({mbit(ceiling.ip_rate)} at MTU {spec.mtu} just now): the"
-            " link delivers at most that; results record it (link.ceiling)\n"
-        )
-    code = 1
+    warn_above_ceiling(spec, ceiling)
     async with Lab(spec) as lab:
-        tcp = await apply_tcp_settings(lab, settings.tcp_slow_start_after_idle)
-        rtt = await probe_rtt(lab, count=20, interval=0.02)
-        record = link_record(settings.link, spec, rtt, ceiling, tcp)
-        with tempfile.TemporaryDirectory(prefix="imgbench-lab-") as tmp:
-            ready = Path(tmp) / "ready.json"
-            record_path = Path(tmp) / "link.json"
-            record_path.write_text(json.dumps({"run_id": run_id, "link": record}))
-            log_path = out_dir / "receiver.log"
-            with log_path.open("ab") as log_file:
-                receiver = await lab.spawn(
-                    "b",
-                    receiver_argv(settings, lab.address("b")),
-                    env=child_env({READY_FILE_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"}),
-                    stdout=log_file,
-                    stderr=log_file,
-                )
-                ports = await wait_ready(receiver, ready, log_path, 30.0)
-                terminal = {k: os.environ[k] for k in TERMINAL_ENV if k in os.environ}
-                transmitter = await lab.spawn(
-                    "a",
-                    [
-                        sys.executable, "-m", "imgbench.cli", command,
-                        *child_flags(settings, log_level_given=log_level_given),
-                        *extra_args,
-                        "--external-receiver=true", f"--receiver-host={lab.address('b')}",
-                        f"--port={ports['websocket']}", f"--grpc-port={ports['grpc']}",
-                        f"--http-port={ports['http']}",
-                    ],
-                    env=child_env({**terminal, LINK_RECORD_ENV: str(record_path)}),
-                    stdin=None, stdout=None, stderr=None,
-                    # Ctrl-C stops this process, whose cleanup stops the child: an
-                    # interrupt cannot land in the child half-way through its imports.
-                    start_new_session=True,
-                )  # fmt: skip
-                code = await transmitter.wait()
+        rtt, record = await probe_link(
+            lab, settings.link, ceiling, settings.tcp_slow_start_after_idle
+        )
+        async with lab_receiver(lab, settings, out_dir / "receiver.log") as ports:
+            args = [*child_flags(settings, log_level_given=log_level_given), *extra_args]
+            code = await transmit(lab, ports, command, args, run_id=run_id, record=record)
     add_forwarder_stats(out_dir, lab.link_stats)
-    stats = lab.link_stats or {}
-    print(
-        f"link {settings.link}: RTT measured {rtt.rtt_median * 1e3:.2f} ms median"
-        f" ({rtt.rtt_min * 1e3:.2f} min); ceiling {mbit(ceiling.ip_rate)} at MTU {spec.mtu};"
-        + "".join(
-            f" {d}: {s.get('delivered', 0)} packets delivered, {s.get('lost', 0)} lost,"
-            f" {s.get('dropped', 0)} dropped at the queue;"
-            for d, s in stats.items()
-        ),
-        flush=True,
-    )
+    print(link_line(settings.link, rtt, ceiling, lab.link_stats, spec.mtu), flush=True)
     return code
 
 
