@@ -80,8 +80,10 @@ class ReceiverServer:
             s.bind,
             s.http_port,
             # Served on the HTTP thread, so their CPU stays out of the run's CPU figures:
-            # scrapes, health probes and the transmitter's /stats reads are not transport.
-            thread_safe=THREAD_SAFE_ROUTES | {"/healthz", "/stats", "/stats/reset-peak"},
+            # scrapes and the transmitter's /stats reads are not transport. /healthz is
+            # not: its (tiny) handler runs on the service's loop, so a liveness probe
+            # still fails when that loop is stuck.
+            thread_safe=THREAD_SAFE_ROUTES | {"/stats", "/stats/reset-peak"},
         )
         await self._http.start()
         self.ports = {

@@ -44,3 +44,40 @@ async def test_thread_safe_routes_run_on_the_api_thread_and_their_cpu_is_exclude
     assert seen["stateful"] == threading.get_ident()  # handed to the owner's loop
     # A stopped server's thread keeps its CPU in the total (monotonic).
     assert resources.api_cpu_seconds() >= api_before + api
+
+
+async def test_a_stuck_service_loop_fails_healthz_while_metrics_still_answer() -> None:
+    """/healthz runs on the service's loop (liveness means that loop serves); /metrics
+    runs on the HTTP thread."""
+    import asyncio
+    import concurrent.futures
+    import urllib.error
+    import urllib.request
+
+    async def ok(_: Request) -> Response:
+        return Response.text("ok\n")
+
+    server = HttpServer({("GET", "/healthz"): ok, ("GET", "/metrics"): ok}, "127.0.0.1", 0)
+    await server.start()
+    base = f"http://127.0.0.1:{server.port}"
+
+    def get(path: str) -> int | str:
+        try:
+            with urllib.request.urlopen(base + path, timeout=0.5) as reply:
+                return int(reply.status)
+        except (TimeoutError, urllib.error.URLError) as exc:
+            return type(exc).__name__
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            healthz = pool.submit(get, "/healthz")
+            metrics = pool.submit(get, "/metrics")
+            time.sleep(1.5)  # noqa: ASYNC251 (on purpose: the service's loop is stuck)
+            results = healthz.result(), metrics.result()
+        assert results[1] == 200
+        assert results[0] != 200, results
+        # Unstuck, the loop answers again.
+        status, _, _ = await request("127.0.0.1", server.port, "GET", "/healthz")
+        assert status == 200
+    finally:
+        await asyncio.wait_for(server.stop(), 15)
