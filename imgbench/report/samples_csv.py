@@ -29,7 +29,13 @@ CSV_COLUMNS: Final = (
     "image_bytes",
     "message_bytes",
     "checksum_ok",
+    # Clock correction: the corrected transmission time (empty when not corrected: shared
+    # or unknown offset; transmission_s then is the raw one) and its bound, in ns.
+    "corrected_transmission_ns",
+    "bound_ns",
 )
+#: The columns before clock correction existed (still read).
+_COLUMNS_V1: Final = CSV_COLUMNS[:-2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,8 @@ def write_samples_csv(comparison: Comparison, path: Path) -> None:
                         s.image_bytes,
                         s.message_bytes,
                         "true" if s.checksum_ok else "false",
+                        "" if s.transmission_ns is None else s.transmission_ns,
+                        s.bound_ns,
                     ]
                 )
 
@@ -94,7 +102,7 @@ def load_samples_csv(path: Path) -> list[CsvSample]:
     """Read ``samples.csv`` back, in file order (derived time columns ignored)."""
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+        if tuple(reader.fieldnames or ()) not in (CSV_COLUMNS, _COLUMNS_V1):
             raise ValueError(f"{path}: unexpected columns {reader.fieldnames}")
         return [
             CsvSample(
@@ -115,6 +123,12 @@ def load_samples_csv(path: Path) -> list[CsvSample]:
                     image_bytes=int(row["image_bytes"]),
                     message_bytes=int(row["message_bytes"]),
                     checksum_ok=_bool(row["checksum_ok"]),
+                    transmission_ns=(
+                        int(row["corrected_transmission_ns"])
+                        if row.get("corrected_transmission_ns")
+                        else None
+                    ),
+                    bound_ns=int(row.get("bound_ns") or 0),
                 ),
             )
             for row in reader

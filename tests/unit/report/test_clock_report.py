@@ -3,10 +3,12 @@ drift, a warning when the bound is large), or uncorrected (and why)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from imgbench.measure.results import Comparison, ProtocolRun, Sample
-from imgbench.report import clock_lines, summary_markdown, summary_table
+from imgbench.report import clock_lines, load_samples_csv, summary_markdown, summary_table
+from imgbench.report.samples_csv import write_samples_csv
 
 
 def run(protocol: str, clock: dict[str, Any], bound_ns: int, corrected: bool) -> ProtocolRun:
@@ -75,3 +77,17 @@ def test_shared_and_uncorrected_say_so() -> None:
     rows = {r[0]: r[1:] for r in summary_table(c).rows}
     assert rows["clock"] == ["shared", "uncorrected"]
     assert rows["clock offset (ms)"] == ["-", "-"]
+
+
+def test_samples_csv_keeps_the_correction_and_reads_old_files(tmp_path: Path) -> None:
+    c = comparison(run("websocket", CORRECTED, 50_000, True))
+    path = tmp_path / "samples.csv"
+    write_samples_csv(c, path)
+    rows = load_samples_csv(path)
+    assert [r.sample for r in rows] == c.runs[0].samples
+    assert rows[0].sample.transmission_s == 0.002  # corrected, not 1000 s
+    # A file from before clock correction: the two last columns missing.
+    lines = path.read_text().splitlines()
+    old = "\n".join(",".join(line.split(",")[:-2]) for line in lines) + "\n"
+    path.write_text(old)
+    assert [r.sample.transmission_ns for r in load_samples_csv(path)] == [None] * 3
