@@ -178,22 +178,46 @@ def service_resource(default_service_name: str) -> Resource:
     return builtin.merge(OTELResourceDetector().detect())
 
 
-class _FirstFailure(logging.Filter):
+class _ExporterLines(logging.Filter):
     """Keeps the OTLP exporters' per-batch failure lines out of the logs.
 
-    The first one's text is kept as the reason for our single clear line.
+    One instance for the process, installed while any :class:`ReportingExporter`
+    lives. An exporter logs from the thread that exports, so each line's text is
+    kept per thread: the reason the exporting :class:`ReportingExporter` reports.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.reason = ""
+        self._reasons = threading.local()
+        self._users = 0
+        self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
-            if not self.reason:
-                self.reason = record.getMessage()[:500]
+            self._reasons.last = record.getMessage()[:500]
             return False
         return True
+
+    def reason(self) -> str:
+        """The last failure line logged by an exporter on the calling thread ("" if none)."""
+        return str(getattr(self._reasons, "last", ""))
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                for name in _EXPORTER_LOGGERS:
+                    logging.getLogger(name).addFilter(self)
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for name in _EXPORTER_LOGGERS:
+                    logging.getLogger(name).removeFilter(self)
+
+
+_EXPORTER_LINES: Final = _ExporterLines()
 
 
 class ReportingExporter(SpanExporter):
@@ -212,17 +236,19 @@ class ReportingExporter(SpanExporter):
         self.failed_batches = 0
         self.failed_spans = 0
         self.exported_spans = 0
-        self._filter = _FirstFailure()
-        for name in _EXPORTER_LOGGERS:
-            logging.getLogger(name).addFilter(self._filter)
+        self._reason = ""
+        _EXPORTER_LINES.acquire()
+        self._released = False
         self._log = get_logger("imgbench.observe.tracing")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
             result = self._inner.export(spans)
         except Exception as exc:  # an exporter must not take the service down
-            self._filter.reason = self._filter.reason or f"{type(exc).__name__}: {exc}"
+            self._reason = self._reason or f"{type(exc).__name__}: {exc}"
             result = SpanExportResult.FAILURE
+        if result is not SpanExportResult.SUCCESS:
+            self._reason = self._reason or _EXPORTER_LINES.reason()
         with self._lock:
             if result is SpanExportResult.SUCCESS:
                 self.exported_spans += len(spans)
@@ -245,15 +271,17 @@ class ReportingExporter(SpanExporter):
                 " counted until shutdown)",
                 endpoint=self._endpoint,
                 protocol=self._protocol,
-                reason=self._filter.reason or "the exporter reported a failure",
+                reason=self._reason or "the exporter reported a failure",
                 spans=len(spans),
             )
         return result
 
     def shutdown(self) -> None:
         self._inner.shutdown()
-        for name in _EXPORTER_LOGGERS:
-            logging.getLogger(name).removeFilter(self._filter)
+        with self._lock:
+            released, self._released = self._released, True
+        if not released:
+            _EXPORTER_LINES.release()
         if self.failed_spans:
             self._log.warning(
                 "tracing: spans lost",

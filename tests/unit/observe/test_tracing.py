@@ -220,3 +220,59 @@ def test_a_failing_export_is_logged_once_then_recovery_and_a_summary() -> None:
     assert out.count("span export works again") == 1
     assert out.count("tracing: spans lost") == 1
     assert (exporter.failed_batches, exporter.failed_spans, exporter.exported_spans) == (3, 3, 2)
+
+
+def test_two_exporters_each_report_their_own_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Receiver and transmitter in one process (as the tests host them): each line names
+    the failure of its own exporter, read on the thread that exported."""
+    import socket
+    import threading
+
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])  # closed again: connection refused
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    exporters = [
+        ReportingExporter(
+            OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"),
+            endpoint=str(port),
+            protocol="http/protobuf",
+        )
+        for port in ports
+    ]
+
+    def export_one(exporter: ReportingExporter) -> None:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        with provider.get_tracer("t").start_as_current_span("s"):
+            pass
+        provider.shutdown()
+
+    try:
+        threads = [threading.Thread(target=export_one, args=(e,)) for e in exporters]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        configure_logging("console", "warning")
+    import json
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    first = {
+        line["endpoint"]: line["reason"]
+        for line in lines
+        if "could not be exported" in line["event"]
+    }
+    assert set(first) == {str(p) for p in ports}
+    # Each line carries a line its own exporter logged (not the no-detail fallback).
+    for port, reason in first.items():
+        assert reason and reason != "the exporter reported a failure", (port, reason)
+        assert "export" in reason.lower()
+    assert not [line for line in lines if line.get("logger", "").startswith("opentelemetry")]
