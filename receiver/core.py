@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
@@ -68,6 +69,21 @@ class Assembled:
     meta: ImageMeta
     data: bytes | memoryview
     message_bytes: int
+
+
+def run_trace_ids() -> dict[str, str]:
+    """``trace_id``/``span_id`` of the run span, when the connection carried its context.
+
+    The WebSocket handshake and push subscriptions carry the run span's
+    ``traceparent`` (bound as ``connection_traceparent``); gRPC uploads do not (no
+    per-call metadata is added inside the timed window), so their run line carries
+    ``run_id`` only. Without this the line would carry the last image's trace id.
+    """
+    value = str(structlog.contextvars.get_contextvars().get("connection_traceparent", ""))
+    parts = value.split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+        return {"trace_id": parts[1], "span_id": parts[2]}
+    return {}
 
 
 class ReceiverCore:
@@ -448,21 +464,25 @@ class ReceiverCore:
             record.protocol, record.mode, figures, [(s.sequence, s.transmission_s) for s in samples]
         )
         self.metrics.clock_estimated(record.protocol, record.mode, record.clock_dict())
-        # The canonical log line of a run: the three figures in one place.
-        log.info(
-            "run completed",
-            protocol=record.protocol,
-            mode=record.mode,
-            run_id=record.run_id,
-            repetition=record.repetition,
-            images=figures.images,
-            total_transfer_s=round(figures.total_transfer_s, 6),
-            cumulative_transmission_s=round(figures.cumulative_transmission_s, 6),
-            median_transmission_s=round(figures.transmission.p50, 6),
-            max_transmission_s=round(figures.transmission.max, 6),
-            throughput_mb_s=round(figures.throughput_mb_s, 3),
-            integrity_failures=record.integrity_failures,
-        )
+        # The canonical log line of a run: the three figures in one place, with the run's
+        # trace when its context came with the connection (see run_trace_ids).
+        # Outside the last image's span, whose trace id would otherwise be attached.
+        with trace.use_span(trace.INVALID_SPAN):
+            log.info(
+                "run completed",
+                **run_trace_ids(),
+                protocol=record.protocol,
+                mode=record.mode,
+                run_id=record.run_id,
+                repetition=record.repetition,
+                images=figures.images,
+                total_transfer_s=round(figures.total_transfer_s, 6),
+                cumulative_transmission_s=round(figures.cumulative_transmission_s, 6),
+                median_transmission_s=round(figures.transmission.p50, 6),
+                max_transmission_s=round(figures.transmission.max, 6),
+                throughput_mb_s=round(figures.throughput_mb_s, 3),
+                integrity_failures=record.integrity_failures,
+            )
 
     def is_complete(self, meta: ImageMeta) -> bool:
         """Whether the protocol run ``meta`` belongs to has received all its images."""

@@ -224,6 +224,9 @@ async def test_log_lines_about_an_image_carry_its_trace_ids(live_receiver: LiveR
     run_trace = format(run_span.context.trace_id, "032x")
     (tx_completed,) = [line for line in completed if line["logger"] == "transmitter"]
     assert tx_completed["trace_id"] == run_trace
+    # The receiver's run line too: the run's context came with the WebSocket handshake.
+    (rx_completed,) = [line for line in completed if line["logger"] == "receiver"]
+    assert rx_completed["trace_id"] == run_trace
     acked = [line for line in image_lines if line["event"] == "image acknowledged"]
     assert all(line["run_trace_id"] == run_trace != line["trace_id"] for line in acked)
 
