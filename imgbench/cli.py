@@ -5,7 +5,8 @@ This is the one module of the shared package that imports the services
 independent of them (a test checks). Each subcommand builds its typed
 settings once (flags over environment variables over defaults), configures
 logging, runs, and maps errors to exit codes: 0 success, 1 a run failed
-(image lost or corrupted, receiver unreachable), 2 bad configuration.
+(image lost or corrupted, receiver unreachable), 2 bad configuration, 99 a
+threshold failed or ``report A B --fail-on-regression`` found a regression.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from imgbench.observe.logs import configure_logging, get_logger
 from imgbench.runtime import alloc
 
 log = get_logger("imgbench")
+#: Exit code when a --threshold fails or report --fail-on-regression finds a
+#: regression: 99, like k6's ThresholdsHaveFailed, so CI can tell it from a
+#: failed run (1) and bad configuration (2).
+EXIT_THRESHOLD = 99
 DEFAULT_SWEEP = "16KiB,256KiB,1MiB,4MiB,16MiB"
 
 
@@ -41,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The main job: a side-by-side comparison on this machine (no Docker).",
     )
     settings.add_arguments(compare, settings.COMPARE_OPTIONS)
+    _output_flags(compare)
 
     sweep = sub.add_parser(
         "sweep",
@@ -48,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="One comparison per size; a table and a plot of median time and throughput.",
     )
     settings.add_arguments(sweep, settings.COMPARE_OPTIONS)
+    _output_flags(sweep)
     sweep.add_argument(
         "--sizes",
         dest="sizes",
@@ -84,7 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("result_dir", type=Path, help="a results directory (with results.json)")
     report.add_argument("other_dir", type=Path, nargs="?", help="a second one to compare with")
     report.add_argument(
-        "--output", type=Path, default=None, help="where a comparison of two results goes"
+        "--output",
+        type=Path,
+        default=None,
+        help="where a comparison of two results goes [default: compare-A-vs-B next to A]",
+    )
+    report.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing comparison in the output directory (refused otherwise)",
+    )
+    report.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help=f"exit {EXIT_THRESHOLD} when B's median transmission time is significantly"
+        " above A's for a label (the verdict's interval excludes 1)",
     )
 
     receiver = sub.add_parser("receiver", help="run the receiver service")
@@ -95,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     settings.add_arguments(transmitter, settings.TRANSMITTER_OPTIONS)
     return parser
+
+
+def _output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--details",
+        action="store_true",
+        help="also print the full table of figures (always in summary.md and report.html)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,8 +194,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     from imgbench.observe.metrics import TransmitterMetrics
     from imgbench.observe.tracing import tracer_provider
-    from imgbench.report import clock_lines, verdict_lines, write_outputs, write_sweep_outputs
-    from imgbench.report.terminal import comparison_table, settings_line
+    from imgbench.report import clock_lines, write_outputs, write_sweep_outputs
+    from imgbench.report.terminal import comparison_view, settings_line
     from transmitter.compare import compare_locally, sweep_locally
     from transmitter.runner import new_run_id
 
@@ -226,9 +255,7 @@ def _compare(args: argparse.Namespace) -> int:
         finally:
             tracing.shutdown()
     for comparison in comparisons:
-        console.print(comparison_table(comparison))
-        for line in verdict_lines(comparison):
-            console.print(line, highlight=False)
+        console.print(comparison_view(comparison, details=args.details), highlight=False)
         for line in clock_lines(comparison):
             console.print(line, highlight=False)
     console.print(settings_line(comparisons[0]), highlight=False)
@@ -317,15 +344,39 @@ def _netsweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    """``report A`` regenerates A's outputs; ``report A B`` compares B against A.
+
+    The comparison prints one verdict per label on the terminal (B against A:
+    faster, slower, no significant difference, or why there is no verdict),
+    refuses to replace an earlier comparison unless ``--force``, and with
+    ``--fail-on-regression`` exits :data:`EXIT_THRESHOLD` when B is
+    significantly slower than A for some label.
+    """
     from imgbench.report import compare_results, regenerate
+    from imgbench.report.runs import regressions
 
     if args.other_dir is None:
         written = regenerate(args.result_dir)
-        target = args.result_dir
-    else:
-        target = args.output or (args.result_dir.parent / f"compare-{args.other_dir.name}")
-        written = compare_results(args.result_dir, args.other_dir, target)
-    sys.stdout.write(f"wrote {len(written)} files to {target}/\n")
+        sys.stdout.write(f"wrote {len(written)} files to {args.result_dir}/\n")
+        return 0
+    a, b = args.result_dir, args.other_dir
+    target = args.output or (a.parent / f"compare-{a.name}-vs-{b.name}")
+    try:
+        written = compare_results(a, b, target, overwrite=args.force)
+    except FileExistsError as exc:
+        raise ConfigError("--output", f"{exc}; choose another --output or pass --force") from exc
+    out = sys.stdout
+    out.write(f"B against A (A: {a}, B: {b}):\n")
+    for v in written.verdicts:
+        out.write(f"  {v.text}\n    method: {v.method}\n")
+    if not written.verdicts:
+        out.write("  no protocol/mode measured in both runs\n")
+    out.write(f"wrote {len(written)} files to {target}/ (open compare.html)\n")
+    worse = regressions(written.verdicts)
+    if args.fail_on_regression and worse:
+        labels = ", ".join(v.a.removeprefix("B ") for v in worse)
+        sys.stderr.write(f"imgbench: regression: B is significantly slower for {labels}\n")
+        return EXIT_THRESHOLD
     return 0
 
 

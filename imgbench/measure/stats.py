@@ -6,8 +6,34 @@ against numpy. Standard deviation is the sample one (``ddof=1``); it is 0.0
 for a single sample.
 
 :func:`bootstrap_ratio_ci` compares two groups (ratio of medians with a
-percentile-bootstrap confidence interval) and :func:`verdict` words the
+percentile-bootstrap confidence interval), :func:`cluster_bootstrap_ratio_ci`
+does the same resampling whole repetitions, and :func:`verdict` words the
 result. Everything here is deterministic for a given seed.
+
+When is an interval worth printing? :data:`MIN_SAMPLES_PER_GROUP` (10):
+
+* below 6 samples no 95 % interval for a median exists without assumptions:
+  even the widest distribution-free one, [min, max], covers the median with
+  probability ``1 - 2 * 0.5**n``, 93.75 % at n = 5;
+* a percentile bootstrap of a median only ever draws among the n order
+  statistics, so with few samples the interval is coarse and unstable. In a
+  simulation of the ratio of medians (lognormal times with 15 % of 8x
+  outliers, 600 trials, 2 000 resamples) coverage was 0.93 at n = 4 and
+  0.96-0.98 from n = 5 to 15, but the mean width (high / low) was 28 at n = 5
+  and 7 at n = 10: below 10 the interval is too wide to support a verdict,
+  and a single draw can still be wildly off (``--images 2`` once printed
+  "2.08x slower" for a pair with no difference at n = 10);
+* 10 is the default number of images, so the default run gets a verdict.
+  tests/unit/measure/test_verdict_rules.py re-checks the coverage at n = 10.
+
+Repetitions: a run repeated R times is R clusters of correlated samples
+(same process warm-up, same background load). With at least
+:data:`MIN_REPETITIONS_TO_RESAMPLE` (5) repetitions the interval resamples
+whole repetitions, paired by repetition index (a cluster bootstrap: Davison &
+Hinkley 1997, section 3.8, resample the clusters and keep each one's
+samples); with fewer, a cluster bootstrap has too few distinct resamples
+(R = 3 gives 10), so samples are pooled and the report shows the spread of
+the per-repetition ratios next to the verdict.
 """
 
 from __future__ import annotations
@@ -17,16 +43,27 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from statistics import median
+from typing import Final
 
 __all__ = [
+    "MIN_REPETITIONS_TO_RESAMPLE",
+    "MIN_SAMPLES_PER_GROUP",
     "RatioCI",
     "Summary",
     "bootstrap_ratio_ci",
+    "cluster_bootstrap_ratio_ci",
     "median",
     "percentile",
     "summarize",
     "verdict",
 ]
+
+
+#: Fewest measured samples per group before any interval or verdict (see above).
+MIN_SAMPLES_PER_GROUP: Final = 10
+
+#: Fewest repetitions before the interval resamples repetitions (see above).
+MIN_REPETITIONS_TO_RESAMPLE: Final = 5
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -198,6 +235,62 @@ def bootstrap_ratio_ci(
             num = stat(rng.choices(a, k=na))
             den = stat(rng.choices(b, k=nb))
             ratios.append(_checked_ratio(num, den))
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    return RatioCI(
+        ratio=ratio,
+        low=percentile(ratios, tail),
+        high=percentile(ratios, 100.0 - tail),
+        confidence=confidence,
+        resamples=resamples,
+    )
+
+
+def cluster_bootstrap_ratio_ci(
+    a_groups: Sequence[Sequence[float]],
+    b_groups: Sequence[Sequence[float]],
+    *,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> RatioCI:
+    """Ratio of pooled medians ``median(a) / median(b)``, resampling repetitions.
+
+    ``a_groups[i]`` and ``b_groups[i]`` are the samples (same unit, e.g.
+    seconds) of repetition ``i`` of each side; repetitions are paired by
+    index, so both lists have the same length R >= 2 and no group is empty.
+    Each resample draws R repetition indices with replacement and keeps every
+    sample of the chosen repetitions (the cluster bootstrap); the interval is
+    the percentile interval of the resampled ratios, as in
+    :func:`bootstrap_ratio_ci`. The point estimate is the ratio of the pooled
+    medians. Deterministic for a seed. Cost: one median of the pooled samples
+    per resample and side, about 1 ms per 10 000 samples.
+
+    Raises ``ValueError`` for unequal or fewer than 2 repetitions, an empty
+    group, ``resamples < 1``, ``confidence`` outside (0, 1), or a median of b
+    (pooled or resampled) that is not positive.
+    """
+    if len(a_groups) != len(b_groups) or len(a_groups) < 2:
+        raise ValueError(
+            f"need the same number (>= 2) of repetitions, got {len(a_groups)} and {len(b_groups)}"
+        )
+    if any(not g for g in a_groups) or any(not g for g in b_groups):
+        raise ValueError("a repetition has no samples")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be within (0, 1), got {confidence}")
+    pooled_b = median([v for g in b_groups for v in g])
+    if not pooled_b > 0.0:
+        raise ValueError(f"statistic of b must be positive, got {pooled_b}")
+    ratio = median([v for g in a_groups for v in g]) / pooled_b
+    rng = random.Random(seed)
+    count = len(a_groups)
+    ratios: list[float] = []
+    for _ in range(resamples):
+        picks = [rng.randrange(count) for _ in range(count)]
+        num = median([v for i in picks for v in a_groups[i]])
+        den = median([v for i in picks for v in b_groups[i]])
+        ratios.append(_checked_ratio(num, den))
     tail = (1.0 - confidence) / 2.0 * 100.0
     return RatioCI(
         ratio=ratio,

@@ -12,9 +12,10 @@ from imgbench.report.model import (
     _repetitions_table,
     _size,
     clock_lines,
+    compact_table,
     summary_table,
-    verdict_lines,
 )
+from imgbench.report.verdicts import Verdict, headline, verdicts
 
 
 def _headline(comparison: Comparison) -> str:
@@ -30,8 +31,10 @@ def _headline(comparison: Comparison) -> str:
 _DEFINITIONS: Final = (
     "Transmission time: receive-complete on the receiver minus the scheduled send start. "
     "Queue time: send start minus scheduled send start. Round trip: acknowledgement received "
-    "minus send start, on the transmitter. Throughput: image bytes / cumulative transmission "
-    "time. Warm-up images are excluded. Times in ms unless stated; repetitions pooled, "
+    "minus send start, on the transmitter. Throughput: mean image bytes / median transmission "
+    "time (robust, as the verdict); the outlier-sensitive basis, image bytes / cumulative "
+    "transmission time, is in the full table. Warm-up images are excluded. Times in ms "
+    "unless stated; repetitions pooled, "
     "except total transfer and cumulative transmission (mean per repetition)."
 )
 
@@ -44,25 +47,28 @@ _CLOCK_NOTE: Final = (
 )
 
 
-def summary_markdown(comparison: Comparison, verdicts: Sequence[str] | None = None) -> str:
-    """``summary.md``: the side-by-side table, verdicts, repetitions, settings.
+def summary_markdown(comparison: Comparison, found: Sequence[Verdict] | None = None) -> str:
+    """``summary.md``, the answer first: verdicts with their method, the compact
+    table, then the full table, definitions, repetitions, settings.
 
-    ``verdicts`` defaults to :func:`verdict_lines` of ``comparison``.
+    ``found`` defaults to :func:`imgbench.report.verdicts.verdicts` of ``comparison``.
     """
-    if verdicts is None:
-        verdicts = verdict_lines(comparison)
+    if found is None:
+        found = verdicts(comparison)
+    lines = [f"- **{headline(v)}**\n  method: {v.method}" for v in found]
     parts = [
         f"# imgbench comparison {comparison.run_id}",
+        "\n".join(lines) or "- (one label only)",
+        _bootstrap_note(),
+        "## The figures that matter",
+        compact_table(comparison).markdown(),
         _headline(comparison),
-        "## Side by side",
+        "## All figures",
         summary_table(comparison).markdown(),
         _DEFINITIONS,
         "## Clocks",
         "\n".join(f"- {line}" for line in clock_lines(comparison)) or "- (no runs)",
         _CLOCK_NOTE,
-        "## Ratio of median transmission times",
-        "\n".join(f"- {line}" for line in verdicts) or "- (one label only)",
-        _bootstrap_note(),
         "## Repetitions",
         _repetitions_table(comparison).markdown(),
         "## Settings",

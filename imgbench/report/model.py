@@ -11,8 +11,13 @@ Every figure comes from :mod:`imgbench.measure.results` (definitions there) and
   cumulative transmission time are computed per repetition (each run has its
   own message clock) and averaged. Costs are averaged over repetitions,
   except peaks (``*peak*`` keys), whose maximum is shown.
-* The ratio of medians uses :func:`imgbench.measure.stats.bootstrap_ratio_ci` with
-  seed 0, so a regenerated report is byte-identical.
+* Verdicts (ratio of medians, interval, method, minimum n) come from
+  :mod:`imgbench.report.verdicts`; seed 0, so a regenerated report is
+  byte-identical.
+* Throughput is shown on two bases: mean image bytes / median transmission
+  time (robust, the basis of the verdict and of the compact table) and image
+  bytes / cumulative transmission time (the mean basis: one slow image
+  dominates it; kept and labelled "outlier-sensitive").
 
 No I/O here: the other report modules render this model.
 """
@@ -20,7 +25,6 @@ No I/O here: the other report modules render this model.
 from __future__ import annotations
 
 import html
-import itertools
 import json
 import math
 import statistics
@@ -30,7 +34,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from imgbench.measure.results import Comparison, Figures, ProtocolRun, compute_figures
-from imgbench.measure.stats import RatioCI, bootstrap_ratio_ci, verdict
+from imgbench.measure.stats import MIN_REPETITIONS_TO_RESAMPLE, MIN_SAMPLES_PER_GROUP
+from imgbench.report.verdicts import (
+    BOOTSTRAP_CONFIDENCE,
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    Verdict,
+    verdicts,
+)
 
 RESULTS_JSON: Final = "results.json"
 
@@ -71,14 +82,11 @@ COMPARE_HTML: Final = "compare.html"
 COMPARE_PNG: Final = "compare_cdf.png"
 
 
-#: Bootstrap settings of every verdict in the outputs.
-BOOTSTRAP_RESAMPLES: Final = 10_000
-
-
-BOOTSTRAP_CONFIDENCE: Final = 0.95
-
-
-BOOTSTRAP_SEED: Final = 0
+__all__ = [
+    "BOOTSTRAP_CONFIDENCE",
+    "BOOTSTRAP_RESAMPLES",
+    "BOOTSTRAP_SEED",
+]
 
 
 class Outputs(list[Path]):
@@ -87,6 +95,8 @@ class Outputs(list[Path]):
     def __init__(self, paths: Iterable[Path] = (), notes: Iterable[str] = ()) -> None:
         super().__init__(paths)
         self.notes: list[str] = list(notes)
+        #: The verdicts behind the files (of a comparison or of two runs).
+        self.verdicts: list[Verdict] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +174,20 @@ class _LabelFigures:
     @property
     def transmission_times(self) -> list[float]:
         return [s.transmission_s for r in self.runs for s in r.samples]
+
+    @property
+    def robust_throughput_mb_s(self) -> float:
+        """Mean image bytes / median transmission time, in MB/s (10^6 B/s).
+
+        The robust basis, like the verdict: one slow image moves it little,
+        unlike ``Figures.throughput_mb_s`` (bytes / cumulative time).
+        """
+        samples = [s for r in self.runs for s in r.samples]
+        if self.pooled is None or not samples:
+            return math.nan
+        median = self.pooled.transmission.p50
+        mean_bytes = statistics.fmean(s.image_bytes for s in samples)
+        return mean_bytes / median / 1e6 if median > 0 else math.inf
 
 
 def _label_figures(comparison: Comparison) -> list[_LabelFigures]:
@@ -267,7 +291,14 @@ def summary_table(comparison: Comparison) -> Table:
             for g in groups
         ),
     )
-    fig_row("throughput (MB/s)", lambda f: _num(f.throughput_mb_s, 2))
+    row(
+        "throughput, image bytes / median time (MB/s)",
+        (_num(g.robust_throughput_mb_s, 2) if g.pooled else "n/a" for g in groups),
+    )
+    fig_row(
+        "throughput, bytes / cumulative time (MB/s, outlier-sensitive)",
+        lambda f: _num(f.throughput_mb_s, 2),
+    )
     row(
         "image bytes (mean per image)",
         (
@@ -382,28 +413,57 @@ def _overhead(runs: Sequence[ProtocolRun]) -> float:
     return sum(s.message_bytes for s in samples) / max(1, sum(s.image_bytes for s in samples))
 
 
-def _ratio(a: Sequence[float], b: Sequence[float]) -> RatioCI:
-    return bootstrap_ratio_ci(
-        a,
-        b,
-        resamples=BOOTSTRAP_RESAMPLES,
-        confidence=BOOTSTRAP_CONFIDENCE,
-        seed=BOOTSTRAP_SEED,
-    )
-
-
 def verdict_lines(comparison: Comparison) -> list[str]:
-    """One verdict per pair of labels on their median transmission time (pooled)."""
-    groups = [g for g in _label_figures(comparison) if g.pooled is not None]
-    lines = []
-    for a, b in itertools.combinations(groups, 2):
-        try:
-            ci = _ratio(a.transmission_times, b.transmission_times)
-        except ValueError as exc:  # e.g. zero times on a coarse clock
-            lines.append(f"{a.label} vs {b.label}: no ratio ({exc})")
+    """One sentence per pair of labels (see :mod:`imgbench.report.verdicts`)."""
+    return [v.text for v in verdicts(comparison)]
+
+
+def compact_table(comparison: Comparison) -> Table:
+    """The figures that matter, one column per label: the answer's table.
+
+    The three mission figures (each image's transmission time as median, p90
+    and max; total transfer time; cumulative transmission time), throughput on
+    the robust basis, CPU per MB and peak RSS. Row names stay short so two
+    labels fit in 80 columns.
+    """
+    groups = _label_figures(comparison)
+    rows: list[list[str]] = []
+
+    def fig_row(name: str, get: Any) -> None:
+        rows.append([name, *(get(g) if g.pooled is not None else "n/a" for g in groups)])
+
+    fig_row("images measured", lambda g: f"{g.pooled.images} ({len(g.runs)} rep.)")
+    for stat, name in (("p50", "median"), ("p90", "p90"), ("max", "max")):
+        fig_row(
+            f"transmission {name} (ms)",
+            lambda g, s=stat: _ms(getattr(g.pooled.transmission, s)),
+        )
+    fig_row(
+        "total transfer (s)",
+        lambda g: _num(statistics.fmean(f.total_transfer_s for f in g.per_run)),
+    )
+    fig_row(
+        "cumulative transmission (ms)",
+        lambda g: _ms(statistics.fmean(f.cumulative_transmission_s for f in g.per_run)),
+    )
+    fig_row("throughput, median (MB/s)", lambda g: _num(g.robust_throughput_mb_s, 2))
+    for key, name in (
+        ("transmitter_cpu_ms_per_mb", "sender CPU (ms/MB)"),
+        ("receiver_cpu_ms_per_mb", "receiver CPU (ms/MB)"),
+        ("transmitter_peak_rss_bytes", "sender peak RSS (MiB)"),
+        ("receiver_peak_rss_bytes", "receiver peak RSS (MiB)"),
+    ):
+        values = [_aggregate_cost(key, g.runs) for g in groups]
+        if all(v is None for v in values):
             continue
-        lines.append(verdict(a.label, b.label, ci))
-    return lines
+        scale = 2**20 if key.endswith("_bytes") else 1.0
+        rows.append(
+            [
+                name,
+                *("n/a" if v is None else _num(v / scale, 1 if scale > 1 else 2) for v in values),
+            ]
+        )
+    return Table(headers=["figure", *(g.label for g in groups)], rows=rows)
 
 
 def _repetitions_table(comparison: Comparison) -> Table:
@@ -455,9 +515,12 @@ def _kv_table(data: dict[str, Any]) -> Table:
 
 def _bootstrap_note() -> str:
     return (
-        f"Percentile bootstrap, {BOOTSTRAP_RESAMPLES} resamples, "
-        f"{BOOTSTRAP_CONFIDENCE * 100:g}% two-sided, seed {BOOTSTRAP_SEED}; "
-        "repetitions pooled. The factor is the ratio of median transmission times."
+        "The factor is the ratio of median transmission times; "
+        f"{BOOTSTRAP_CONFIDENCE * 100:g}% two-sided percentile bootstrap interval, "
+        f"seed {BOOTSTRAP_SEED}. No interval below n={MIN_SAMPLES_PER_GROUP} per group; "
+        f"with {MIN_REPETITIONS_TO_RESAMPLE} or more repetitions whole repetitions are "
+        "resampled, with fewer the samples are pooled and the per-repetition ratios shown. "
+        "Each verdict states its method."
     )
 
 

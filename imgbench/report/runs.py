@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import html
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from imgbench.measure.results import Comparison, compute_figures
-from imgbench.measure.stats import verdict
-from imgbench.report.html import _figures_html, _page
+from imgbench.report.html import _figures_html
 from imgbench.report.model import (
     BOOTSTRAP_CONFIDENCE,
     COMPARE_HTML,
@@ -19,12 +19,12 @@ from imgbench.report.model import (
     _bootstrap_note,
     _flatten_pairs,
     _ms,
-    _num,
-    _ratio,
 )
 from imgbench.report.outputs import write_outputs
 from imgbench.report.plots import _draw, _plot_compare
 from imgbench.report.sweep import _write_sweep
+from imgbench.report.templates import Markup, list_items, render_page
+from imgbench.report.verdicts import Verdict, compare_groups
 
 
 def _sweep_dirs(result_dir: Path) -> list[Path]:
@@ -54,48 +54,88 @@ def _load_dir(path: Path) -> Comparison:
     return Comparison.load(file)
 
 
+#: Settings that say where a run listened or wrote, not what it measured
+#: (ports are often ephemeral): left out of "What differs".
+_NOT_A_DIFFERENCE: Final = frozenset(
+    {"ws_port", "grpc_port", "http_port", "api_port", "output", "bind", "serve", "run_interval"}
+)
+
+
 def _differences(a: Comparison, b: Comparison) -> Table:
+    """Versions, host, image and workload settings that differ (not ports or paths)."""
     rows = []
-    for section in ("settings", "image", "versions", "host"):
+    for section in ("versions", "host", "image", "settings"):
         fa = dict(_flatten_pairs(getattr(a, section)))
         fb = dict(_flatten_pairs(getattr(b, section)))
         for key in sorted(set(fa) | set(fb)):
+            if section == "settings" and key.split(".")[0] in _NOT_A_DIFFERENCE:
+                continue
             if fa.get(key) != fb.get(key):
                 rows.append([f"{section}.{key}", fa.get(key, "—"), fb.get(key, "—")])
-    return Table(headers=["differs", "A", "B"], rows=rows)
+    return Table(headers=["differs", "A", "B"], rows=rows, numeric=False)
 
 
-def compare_results(dir_a: Path, dir_b: Path, out_dir: Path) -> Outputs:
-    """Compare two saved runs (``imgbench report A B``).
+def run_verdicts(a: Comparison, b: Comparison) -> tuple[list[str], list[Verdict], list[str]]:
+    """Labels in both runs, B-against-A verdicts for them, and labels in one only.
 
-    ``dir_a``/``dir_b`` are result directories (or ``results.json`` files).
-    For every label present in both: median and p99 transmission time and
-    throughput of A and B, and the ratio of medians B / A with its bootstrap
-    interval (a verdict line "B's label is 1.2x slower than A's label ...").
-    Labels present in only one run are listed. Also lists every setting,
-    image, version and host field that differs. Writes ``compare.md``,
-    ``compare_cdf.png`` and ``compare.html`` into ``out_dir``.
+    Each verdict compares ``B <label>`` with ``A <label>`` (ratio of medians
+    B / A, :func:`imgbench.report.verdicts.compare_groups`: same minimum n,
+    interval and repetition rules as within a run).
     """
-    a, b = _load_dir(dir_a), _load_dir(dir_b)
-    out_dir.mkdir(parents=True, exist_ok=True)
     labels_b = set(b.labels())
     common = [label for label in a.labels() if label in labels_b and a.samples_for(label)
               and b.samples_for(label)]  # fmt: skip
     only = [f"{label} (only in A)" for label in a.labels() if label not in common] + [
         f"{label} (only in B)" for label in b.labels() if label not in common
     ]
-    rows, lines = [], []
+    found = []
     for label in common:
-        ta = [s.transmission_s for s in a.samples_for(label)]
-        tb = [s.transmission_s for s in b.samples_for(label)]
+        v = compare_groups(
+            f"B {label}",
+            f"A {label}",
+            [r for r in b.runs if r.label == label],
+            [r for r in a.runs if r.label == label],
+        )
+        if v is not None:
+            found.append(v)
+    return common, found, only
+
+
+def regressions(found: Sequence[Verdict]) -> list[Verdict]:
+    """Verdicts where B is significantly slower than A (the interval excludes 1)."""
+    return [v for v in found if v.outcome == "slower"]
+
+
+def compare_results(dir_a: Path, dir_b: Path, out_dir: Path, *, overwrite: bool = False) -> Outputs:
+    """Compare two saved runs (``imgbench report A B``).
+
+    ``dir_a``/``dir_b`` are result directories (or ``results.json`` files).
+    For every label present in both: median and p99 transmission time and
+    throughput (robust basis) of A and B, and the verdict of B against A
+    (:func:`run_verdicts`). Labels present in only one run are listed. Also
+    lists every version, host, image and workload setting that differs (not
+    ports or paths). Writes ``compare.md``, ``compare_cdf.png`` and
+    ``compare.html`` into ``out_dir``; the verdicts are in ``Outputs.verdicts``.
+
+    Raises ``FileExistsError`` when ``out_dir`` already holds a comparison and
+    ``overwrite`` is false: an earlier comparison is never replaced silently.
+    """
+    a, b = _load_dir(dir_a), _load_dir(dir_b)
+    if not overwrite and (out_dir / COMPARE_MD).exists():
+        raise FileExistsError(f"{out_dir} already holds a comparison ({COMPARE_MD})")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    common, found, only = run_verdicts(a, b)
+    lines = [v.text for v in found]
+    by_label = dict(zip(common, found, strict=False))
+    rows = []
+    for label in common:
         fa, fb = compute_figures(a.samples_for(label)), compute_figures(b.samples_for(label))
-        try:
-            ci = _ratio(tb, ta)
-            ratio = f"{ci.ratio:.3f} ({ci.low:.3f}-{ci.high:.3f})"
-            lines.append(verdict(f"B's {label}", f"A's {label}", ci))
-        except ValueError as exc:
-            ratio = "n/a"
-            lines.append(f"{label}: no ratio ({exc})")
+        v = by_label.get(label)
+        ratio = (
+            f"{v.ci.ratio:.3f} ({v.ci.low:.3f}-{v.ci.high:.3f})"
+            if v is not None and v.ci is not None
+            else "n/a"
+        )
         rows.append(
             [
                 label,
@@ -104,8 +144,6 @@ def compare_results(dir_a: Path, dir_b: Path, out_dir: Path) -> Outputs:
                 ratio,
                 _ms(fa.transmission.p99),
                 _ms(fb.transmission.p99),
-                _num(fa.throughput_mb_s, 2),
-                _num(fb.throughput_mb_s, 2),
                 f"{fa.images} / {fb.images}",
             ]
         )
@@ -117,8 +155,6 @@ def compare_results(dir_a: Path, dir_b: Path, out_dir: Path) -> Outputs:
             f"B/A median ({BOOTSTRAP_CONFIDENCE * 100:g}% CI)",
             "A p99 (ms)",
             "B p99 (ms)",
-            "A MB/s",
-            "B MB/s",
             "images A / B",
         ],
         rows=rows,
@@ -128,19 +164,22 @@ def compare_results(dir_a: Path, dir_b: Path, out_dir: Path) -> Outputs:
         f"A: `{a.run_id}` ({a.created_at}) from {dir_a}. "
         f"B: `{b.run_id}` ({b.created_at}) from {dir_b}."
     )
+    methods = [f"{v.a} vs {v.b}: {v.method}" for v in found]
     md = [
         "# imgbench: two runs compared",
         intro,
-        "## Transmission time and throughput",
-        table.markdown(),
         "## Verdicts (B against A)",
         "\n".join(f"- {line}" for line in lines) or "- (no label in common)",
+        "\n".join(f"- {m}" for m in methods),
         _bootstrap_note(),
+        "## Transmission time",
+        table.markdown(),
     ]
     if only:
         md += ["## Not compared", "\n".join(f"- {o}" for o in only)]
     md += ["## What differs between the runs", diff.markdown() if diff.rows else "Nothing."]
     written = Outputs()
+    written.verdicts.extend(found)
     (out_dir / COMPARE_MD).write_text("\n\n".join(md) + "\n", encoding="utf-8")
     written.append(out_dir / COMPARE_MD)
     pngs: list[Path] = []
@@ -148,26 +187,20 @@ def compare_results(dir_a: Path, dir_b: Path, out_dir: Path) -> Outputs:
         pngs, notes = _draw(_plot_compare, a, b, common, out_dir / COMPARE_PNG)
         written.extend(pngs)
         written.notes.extend(notes)
-    body = [
-        "<h1>imgbench: two runs compared</h1>",
-        f"<p>{html.escape(intro)}</p>",
-        table.html(),
-        "<h2>Verdicts (B against A)</h2>",
-        "<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in lines) + "</ul>",
-        f'<p class="note">{html.escape(_bootstrap_note())}</p>',
-        *_figures_html(pngs, written.notes),
-    ]
-    if only:
-        body += [
-            "<h2>Not compared</h2>",
-            "<ul>" + "".join(f"<li>{html.escape(o)}</li>" for o in only) + "</ul>",
-        ]
-    body += [
-        "<h2>What differs between the runs</h2>",
-        diff.html() if diff.rows else "<p>Nothing.</p>",
-    ]
     (out_dir / COMPARE_HTML).write_text(
-        _page("imgbench: two runs compared", body), encoding="utf-8"
+        render_page(
+            "compare.html",
+            title="imgbench: two runs compared",
+            intro=intro,
+            verdicts=list_items(lines) or list_items(["(no label in common)"]),
+            methods=list_items(methods),
+            note=_bootstrap_note(),
+            table=Markup(table.html()),
+            plots=Markup(_figures_html(pngs, written.notes)),
+            only=list_items(only) if only else list_items(["(none)"]),
+            differs=Markup(diff.html()) if diff.rows else "Nothing.",
+        ),
+        encoding="utf-8",
     )
     written.append(out_dir / COMPARE_HTML)
     return written

@@ -30,8 +30,11 @@ def test_compare_prints_both_protocols_and_writes_the_result(tmp_path: Path) -> 
     proc = imgbench("compare", "--images", "3", "--delay", "0.2", "--output", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "websocket/binary" in proc.stdout and "grpc/unary" in proc.stdout
-    assert "total transfer, mean per repetition (s)" in proc.stdout
-    assert "cumulative transmission, mean per repetition (ms)" in proc.stdout
+    # The answer first: the verdict (here: why there is none), then the compact table.
+    assert proc.stdout.index("too few samples for a verdict (n=3") < proc.stdout.index(
+        "total transfer (s)"
+    )
+    assert "cumulative transmission (ms)" in proc.stdout
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     comparison = Comparison.load(run_dir / "results.json")
     assert comparison.settings["images"] == 3
@@ -136,7 +139,7 @@ def test_report_regenerates_outputs_from_saved_results(tmp_path: Path) -> None:
 def test_report_compares_two_saved_runs(tmp_path: Path) -> None:
     for name in ("a", "b"):
         proc = imgbench(
-            "compare", "--images", "2", "--delay", "0", "--warmup", "0",
+            "compare", "--images", "10", "--delay", "0", "--warmup", "0",
             "--output", str(tmp_path / name),
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
@@ -146,3 +149,15 @@ def test_report_compares_two_saved_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "ab" / "compare.md").read_text()
     assert "websocket/binary" in text and "grpc/unary" in text
+    # One verdict per protocol on the terminal, each with an interval and its method.
+    for label in ("websocket/binary", "grpc/unary"):
+        starts = (f"B {label}", f"no significant difference between B {label}")
+        (line,) = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith(starts)]
+        assert "95% CI" in line
+    assert proc.stdout.count("method: ratio of median transmission times, n=10 vs 10") == 2
+    # An existing comparison is never replaced silently.
+    again = imgbench("report", str(a), str(b), "--output", str(tmp_path / "ab"))
+    assert again.returncode == 2 and "--output" in again.stderr and "--force" in again.stderr
+    assert (tmp_path / "ab" / "compare.md").read_text() == text
+    forced = imgbench("report", str(a), str(b), "--output", str(tmp_path / "ab"), "--force")
+    assert forced.returncode == 0, forced.stderr

@@ -263,7 +263,7 @@ def test_load_samples_csv_rejects_other_files(tmp_path: Path) -> None:
 
 def test_summary_has_each_label_and_the_figures(outputs: Path, comparison: Comparison) -> None:
     text = (outputs / "summary.md").read_text()
-    headers, rows = md_table(text, "## Side by side")
+    headers, rows = md_table(text, "## All figures")
     assert headers[1:] == labels(comparison)
     for col, label in enumerate(labels(comparison)):
         tx = np.array(times_ms(comparison, label))
@@ -286,7 +286,15 @@ def test_summary_has_each_label_and_the_figures(outputs: Path, comparison: Compa
         assert_rounded(rows["round trip mean (ms)"][col], statistics.fmean(rtt))
         runs = [r for r in comparison.runs if r.label == label]
         image_bytes = sum(s.image_bytes for r in runs for s in r.samples)
-        assert_rounded(rows["throughput (MB/s)"][col], image_bytes / (tx.sum() / 1e3) / 1e6)
+        assert_rounded(
+            rows["throughput, bytes / cumulative time (MB/s, outlier-sensitive)"][col],
+            image_bytes / (tx.sum() / 1e3) / 1e6,
+        )
+        n_images = sum(len(r.samples) for r in runs)
+        assert_rounded(
+            rows["throughput, image bytes / median time (MB/s)"][col],
+            image_bytes / n_images / (float(np.median(tx)) / 1e3) / 1e6,
+        )
         totals = [
             (max(s.receive_ns for s in r.samples) - min(s.scheduled_ns for s in r.samples)) / 1e9
             for r in runs
@@ -309,19 +317,26 @@ def test_summary_matches_compute_figures(outputs: Path, comparison: Comparison) 
     # The same numbers as the result model's own figures (the JSON's "figures").
     from imgbench.measure.results import compute_figures
 
-    _, rows = md_table((outputs / "summary.md").read_text(), "## Side by side")
+    _, rows = md_table((outputs / "summary.md").read_text(), "## All figures")
     for col, label in enumerate(labels(comparison)):
         f = compute_figures(comparison.samples_for(label))
         for stat in ("min", "p50", "p90", "p99", "max", "mean", "stdev"):
             value = getattr(f.transmission, stat) * 1e3
             assert_rounded(rows[f"transmission {stat} (ms)"][col], value)
-        assert_rounded(rows["throughput (MB/s)"][col], f.throughput_mb_s)
+        assert_rounded(
+            rows["throughput, bytes / cumulative time (MB/s, outlier-sensitive)"][col],
+            f.throughput_mb_s,
+        )
 
 
 def test_summary_verdicts_name_the_faster_side(outputs: Path, comparison: Comparison) -> None:
     text = (outputs / "summary.md").read_text()
-    section = text.split("## Ratio of median transmission times", 1)[1].split("## ", 1)[0]
-    lines = [ln[2:] for ln in section.splitlines() if ln.startswith("- ")]
+    section = text.split("\n\n", 1)[1].split("## ", 1)[0]
+    lines = [ln[2:].strip("*") for ln in section.splitlines() if ln.startswith("- ")]
+    methods = [ln.strip() for ln in section.splitlines() if ln.startswith("  method: ")]
+    assert len(methods) == len(lines)
+    # 2 repetitions: fewer than needed to resample them, so pooled with their spread.
+    assert all("n=80 vs 80, 2 repetitions" in m and "repetitions pooled" in m for m in methods)
     pairs = list(itertools.combinations(labels(comparison), 2))
     assert len(lines) == len(pairs)
     by_pair = dict(zip(pairs, lines, strict=True))
@@ -411,7 +426,7 @@ def test_compare_results_of_two_saved_runs(tmp_path: Path) -> None:
     assert [p.name for p in written] == ["compare.md", "compare_cdf.png", "compare.html"]
     assert_png(tmp_path / "cmp" / "compare_cdf.png")
     text = (tmp_path / "cmp" / "compare.md").read_text()
-    _, rows = md_table(text, "## Transmission time and throughput")
+    _, rows = md_table(text, "## Transmission time")
     assert list(rows) == labels(a)
     for label in labels(a):
         a_p50 = float(np.median(times_ms(a, label)))
@@ -419,8 +434,8 @@ def test_compare_results_of_two_saved_runs(tmp_path: Path) -> None:
         assert_rounded(rows[label][0], a_p50)
         assert_rounded(rows[label][1], b_p50)
         assert_rounded(rows[label][2], b_p50 / a_p50)
-    assert "B's grpc/unary is " in text and "x slower than A's grpc/unary" in text
-    factor = float(re.search(r"B's grpc/unary is ([0-9.]+)x slower", text).group(1))  # type: ignore[union-attr]
+    assert "B grpc/unary is " in text and "x slower than A grpc/unary" in text
+    factor = float(re.search(r"B grpc/unary is ([0-9.]+)x slower", text).group(1))  # type: ignore[union-attr]
     assert 1.7 < factor < 2.3
     _, diff = md_table(text, "## What differs between the runs")
     assert diff["versions.grpcio"] == ["1.85.1", "1.86.0"]
@@ -436,7 +451,7 @@ def test_compare_lists_labels_in_one_run_only(tmp_path: Path) -> None:
     report.write_outputs(b, tmp_path / "b")
     report.compare_results(tmp_path / "a" / "results.json", tmp_path / "b", tmp_path / "c")
     text = (tmp_path / "c" / "compare.md").read_text()
-    _, rows = md_table(text, "## Transmission time and throughput")
+    _, rows = md_table(text, "## Transmission time")
     assert list(rows) == ["websocket/binary"]
     assert "grpc/unary (only in A)" in text and "websocket/json (only in B)" in text
 
@@ -467,10 +482,10 @@ def test_sweep_outputs(tmp_path: Path) -> None:
     for key, size in zip(rows, sorted(sizes), strict=True):
         for col, label in enumerate(headers[1:]):
             assert_rounded(rows[key][col], float(np.median(times_ms(by_size[size], label))))
-    _, throughput = md_table(text, "## Throughput (MB/s)")
+    _, throughput = md_table(text, "## Throughput, image bytes / median time (MB/s)")
     key = next(iter(throughput))
     tx = times_ms(by_size[16 * 1024], "websocket/binary")
-    assert_rounded(throughput[key][0], 16 * 1024 * len(tx) / (sum(tx) / 1e3) / 1e6)
+    assert_rounded(throughput[key][0], 16 * 1024 / (float(np.median(tx)) / 1e3) / 1e6)
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 1
     assert 'href="size-1MiB/report.html"' in page
@@ -525,7 +540,7 @@ def test_a_label_without_measured_samples(tmp_path: Path) -> None:
     comparison = make_comparison(repeat=1, images=10)
     comparison.runs[1].samples = []  # e.g. a run that failed after its warm-up
     written = report.write_outputs(comparison, tmp_path)
-    _, rows = md_table((tmp_path / "summary.md").read_text(), "## Side by side")
+    _, rows = md_table((tmp_path / "summary.md").read_text(), "## All figures")
     assert rows["transmission p50 (ms)"][1] == "n/a"
     assert rows["transmission p50 (ms)"][0] != "n/a"
     assert (tmp_path / "throughput.png") in written
@@ -540,7 +555,7 @@ def test_table_escapes_pipes() -> None:
 def test_sub_millisecond_times_keep_three_significant_digits(tmp_path: Path) -> None:
     fast = make_comparison(specs=[("websocket", "binary", 0.045), ("grpc", "unary", 0.0071)])
     report.write_outputs(fast, tmp_path)
-    _, rows = md_table((tmp_path / "summary.md").read_text(), "## Side by side")
+    _, rows = md_table((tmp_path / "summary.md").read_text(), "## All figures")
     for col, label in enumerate(labels(fast)):
         cell = rows["transmission p50 (ms)"][col]
         assert len(cell.replace(".", "").lstrip("0")) >= 3, cell
