@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from imgbench import __version__
 from imgbench.config import settings
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _output_flags(parser: argparse.ArgumentParser) -> None:
+    settings.add_arguments(parser, settings.REPORT_OPTIONS)
     parser.add_argument(
         "--details",
         action="store_true",
@@ -194,19 +197,17 @@ def _compare(args: argparse.Namespace) -> int:
 
     from imgbench.observe.metrics import TransmitterMetrics
     from imgbench.observe.tracing import tracer_provider
-    from imgbench.report import clock_lines, write_outputs, write_sweep_outputs
-    from imgbench.report.terminal import comparison_view, settings_line
     from transmitter.compare import compare_locally, sweep_locally
     from transmitter.runner import new_run_id
 
     cfg = settings.transmitter_settings(args, options=settings.COMPARE_OPTIONS)
+    report_cfg = settings.report_settings(args)  # bad --format/--threshold: exit 2 before the run
     sizes = _sizes(args) if args.command == "sweep" else []
     if sizes and max(sizes) + 1024 > cfg.max_message_bytes:
         raise ConfigError(
             "IMGBENCH_SWEEP_SIZES (--sizes)",
             f"{max(sizes)} bytes does not fit IMGBENCH_MAX_MESSAGE_BYTES={cfg.max_message_bytes}",
         )
-    console = Console()
     # Logs go to stderr at warning level unless asked, so the table stays readable.
     level_given = bool(args.log_level or os.environ.get("IMGBENCH_LOG_LEVEL"))
     level = cfg.log_level if level_given else "warning"
@@ -254,16 +255,69 @@ def _compare(args: argparse.Namespace) -> int:
                 comparisons = [asyncio.run(compare_locally(cfg, **common))]  # type: ignore[arg-type]
         finally:
             tracing.shutdown()
-    for comparison in comparisons:
-        console.print(comparison_view(comparison, details=args.details), highlight=False)
-        for line in clock_lines(comparison):
-            console.print(line, highlight=False)
-    console.print(settings_line(comparisons[0]), highlight=False)
-    if sizes:
-        written = list(write_sweep_outputs(comparisons, out_dir))
+    return _print_outcome(comparisons, out_dir, report_cfg, details=args.details, sweep=bool(sizes))
+
+
+def _print_outcome(
+    comparisons: list[Any],
+    out_dir: Path,
+    report_cfg: settings.ReportSettings,
+    *,
+    details: bool,
+    sweep: bool,
+) -> int:
+    """Write the outputs, then print them (text or one JSON document) and the thresholds.
+
+    Returns :data:`EXIT_THRESHOLD` when a threshold fails, else 0. In JSON mode
+    stdout carries the document only; the threshold lines go to stderr.
+    """
+    from rich.console import Console
+
+    from imgbench.report import clock_lines, write_outputs, write_sweep_outputs
+    from imgbench.report.document import comparison_document, sweep_document
+    from imgbench.report.sweep import sweep_summary_table
+    from imgbench.report.terminal import _rich, comparison_view, settings_line
+    from imgbench.report.thresholds import evaluate
+
+    if sweep:
+        written = write_sweep_outputs(comparisons, out_dir)
     else:
-        written = list(write_outputs(comparisons[0], out_dir))
-    console.print(f"wrote {len(written)} files to {out_dir}/ (open report.html)", highlight=False)
+        written = write_outputs(comparisons[0], out_dir)
+    checks = [evaluate(c, report_cfg.thresholds) for c in comparisons]
+    failed = [r for per in checks for r in per if not r.ok]
+    as_json = report_cfg.format == "json"
+    if as_json:
+        doc = (
+            sweep_document(comparisons, thresholds=checks, files=written, notes=written.notes)
+            if sweep
+            else comparison_document(
+                comparisons[0], thresholds=checks[0], files=written, notes=written.notes
+            )
+        )
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    console = Console(stderr=as_json)
+    if not as_json:
+        for comparison in comparisons:
+            console.print(comparison_view(comparison, details=details), highlight=False)
+            for line in clock_lines(comparison):
+                console.print(line, highlight=False)
+        if sweep:
+            console.print(_rich(sweep_summary_table(comparisons), "sweep summary"))
+        console.print(settings_line(comparisons[0]), highlight=False)
+    if report_cfg.thresholds:
+        console.print("THRESHOLDS", style="bold", highlight=False)
+        for comparison, per in zip(comparisons, checks, strict=True):
+            where = f" ({comparison.image.get('bytes')} B)" if sweep else ""
+            for r in per:
+                console.print(f"  {r.line()}{where}", highlight=False, markup=False)
+    if not as_json:
+        console.print(
+            f"wrote {len(written)} files to {out_dir}/ (open report.html)", highlight=False
+        )
+    if failed:
+        names = ", ".join(dict.fromkeys(r.threshold.expression for r in failed))
+        sys.stderr.write(f"imgbench: threshold failed: {names}\n")
+        return EXIT_THRESHOLD
     return 0
 
 

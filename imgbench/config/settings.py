@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
+from imgbench.config.thresholds import Threshold, parse_thresholds
 from imgbench.errors import ConfigError
 from imgbench.wire import MODES
 from imgbench.wire.names import PUSH_MODE
@@ -37,10 +38,22 @@ class Option:
     default: Any
     help: str
     check: Check | None = None
+    #: The flag may be given several times (values joined by commas, as in the env var).
+    multiple: bool = False
 
     @property
     def label(self) -> str:
         return f"{self.env} ({self.flag})"
+
+    @property
+    def metavar(self) -> str:
+        """What ``--help`` shows for the value: the allowed values, or a name for it."""
+        choices = getattr(self.parse, "choices", None)
+        if choices:
+            return "{" + ",".join(choices) + "}"
+        if self.parse is parse_bool:
+            return "BOOL"
+        return self.name.upper()
 
 
 # Parsers and checks -------------------------------------------------------
@@ -107,6 +120,7 @@ def choice(*values: str) -> Parser:
             raise ValueError(f"choose from {', '.join(values)}, got {text!r}")
         return value
 
+    parse.choices = values  # type: ignore[attr-defined]  # read by Option.metavar
     return parse
 
 
@@ -642,6 +656,44 @@ COMPARE_OPTIONS: Final = (
 )
 
 
+#: How ``compare`` and ``sweep`` report: stdout format and pass/fail thresholds.
+REPORT_OPTIONS: Final = (
+    Option(
+        "format",
+        "IMGBENCH_FORMAT",
+        "--format",
+        choice("text", "json"),
+        "text",
+        "stdout: text (headline and tables) or json (one JSON document, see"
+        " schemas/compare.schema.json; progress and logs go to stderr).",
+    ),
+    Option(
+        "thresholds",
+        "IMGBENCH_THRESHOLDS",
+        "--threshold",
+        parse_thresholds,
+        (),
+        "Check after the run, e.g. websocket/binary:p90<5ms or grpc:ratio<1.2 (repeatable;"
+        " comma separated in the env var; grammar in README). Exit 99 when one fails.",
+        multiple=True,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """How a comparison is reported (not part of the measured workload)."""
+
+    format: str = REPORT_OPTIONS[0].default
+    thresholds: tuple[Threshold, ...] = REPORT_OPTIONS[1].default
+
+
+def report_settings(
+    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> ReportSettings:
+    return ReportSettings(**resolve(REPORT_OPTIONS, args, _env(environ)))
+
+
 # Building ------------------------------------------------------------------
 
 
@@ -650,11 +702,13 @@ def add_arguments(parser: argparse.ArgumentParser, options: Sequence[Option]) ->
     for opt in options:
         # Boolean flags work bare (--serve) and with a value (--serve=false).
         extra: dict[str, Any] = {"nargs": "?", "const": "true"} if opt.parse is parse_bool else {}
+        if opt.multiple:
+            extra["action"] = "append"
         parser.add_argument(
             opt.flag,
             dest=opt.name,
             default=None,
-            metavar=opt.env,
+            metavar=opt.metavar,
             help=f"{opt.help} [env {opt.env}, default {_show(opt.default)}]",
             **extra,
         )
@@ -667,6 +721,8 @@ def resolve(
     values: dict[str, Any] = {}
     for opt in options:
         raw = getattr(args, opt.name, None) if args is not None else None
+        if isinstance(raw, list):  # a repeatable flag: its values, comma-joined
+            raw = ",".join(raw)
         if raw is None:
             raw = environ.get(opt.env)
         if raw is None:
@@ -685,6 +741,8 @@ def resolve(
 
 
 def _show(value: Any) -> str:
+    if value == ():
+        return "none"
     if isinstance(value, tuple):
         return ",".join(value)
     return "none" if value is None else str(value)

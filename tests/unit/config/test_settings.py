@@ -313,7 +313,10 @@ def test_flag_help_names_the_variable_and_the_default() -> None:
     assert actions["image"].help.endswith("[env IMGBENCH_IMAGE, default none]")
     assert actions["images"].help is not None
     assert actions["images"].help.endswith("[env IMGBENCH_IMAGES, default 10]")
-    assert actions["images"].metavar == "IMGBENCH_IMAGES" and actions["images"].default is None
+    # The metavar names the value (or lists the allowed ones), not the env variable.
+    assert actions["images"].metavar == "IMAGES" and actions["images"].default is None
+    assert actions["ws_mode"].metavar == "{binary,json}"
+    assert actions["compression"].metavar == "BOOL"
     assert actions["compression"].nargs == "?" and actions["compression"].const == "true"
     assert actions["images"].nargs is None
 
