@@ -9,7 +9,7 @@ import pytest
 from imgbench.config.thresholds import parse_threshold
 from imgbench.report.thresholds import evaluate
 
-from .synthetic import comparison
+from helpers.synthetic import comparison
 
 WS, GRPC = "websocket/binary", "grpc/unary"
 

@@ -18,7 +18,7 @@ from imgbench.report.model import _label_figures, compact_table
 from imgbench.report.runs import regressions
 from imgbench.report.verdicts import verdicts
 
-from .synthetic import comparison
+from helpers.synthetic import comparison
 
 WS, GRPC = "websocket/binary", "grpc/unary"
 
