@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="start a local receiver, send the image over each protocol, print the table",
         description="The main job: a side-by-side comparison on this machine (no Docker).",
     )
-    settings.add_arguments(compare, settings.COMPARE_OPTIONS)
+    settings.add_arguments(
+        compare, settings.COMPARE_OPTIONS, only_with_external=settings.EXTERNAL_ONLY
+    )
     _output_flags(compare)
 
     sweep = sub.add_parser(
@@ -55,13 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare the protocols at several image sizes (generated noise PNGs)",
         description="One comparison per size; a table and a plot of median time and throughput.",
     )
-    settings.add_arguments(sweep, settings.COMPARE_OPTIONS)
+    settings.add_arguments(
+        sweep, settings.COMPARE_OPTIONS, only_with_external=settings.EXTERNAL_ONLY
+    )
     _output_flags(sweep)
     sweep.add_argument(
         "--sizes",
         dest="sizes",
         default=None,
-        metavar="IMGBENCH_SWEEP_SIZES",
+        metavar="SIZES",
         help=f"Comma-separated image sizes (KiB, MiB, ...) [env IMGBENCH_SWEEP_SIZES, default"
         f" {DEFAULT_SWEEP}]",
     )

@@ -10,18 +10,22 @@ one is running) and ``GET /runs/latest`` (the last result as JSON) on
 from __future__ import annotations
 
 import asyncio
-import io
+import json
+import sys
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from imgbench.config.settings import TransmitterSettings
-from imgbench.errors import RunError
+from imgbench.config.settings import TransmitterSettings, override_workload
+from imgbench.errors import ConfigError, RunError
 from imgbench.measure.results import Comparison
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import TransmitterMetrics
 from imgbench.observe.tracing import tracer_provider
-from imgbench.report.terminal import comparison_table
+from imgbench.report.document import figures
+from imgbench.report.outputs import results_document
+from imgbench.report.terminal import comparison_view
+from imgbench.report.verdicts import verdicts
 from imgbench.runtime.http import HttpServer, Request, Response, metrics_handler
 from imgbench.runtime.lifecycle import Lifecycle
 from transmitter.compare import run_comparison
@@ -34,15 +38,32 @@ SERVICE_NAME = "imgbench-transmitter"
 def _save(settings: TransmitterSettings, comparison: Comparison) -> None:
     out = settings.output / comparison.run_id
     out.mkdir(parents=True, exist_ok=True)
-    comparison.save(out / "results.json")
+    (out / "results.json").write_text(
+        json.dumps(results_document(comparison), indent=2) + "\n", encoding="utf-8"
+    )
 
 
 def log_summary(comparison: Comparison) -> None:
+    """One log event with the figures and verdicts as fields (no rendered table).
+
+    ``figures`` is per label (:func:`imgbench.report.document.figures`: seconds,
+    MB/s); ``verdicts`` the plain sentences. JSON logs keep them queryable.
+    """
+    log.info(
+        "comparison summary",
+        run_id=comparison.run_id,
+        figures=figures(comparison),
+        verdicts=[v.text for v in verdicts(comparison)],
+    )
+
+
+def print_summary(comparison: Comparison) -> None:
+    """In a terminal, the one-shot run prints the headline and compact table."""
+    if not sys.stdout.isatty():
+        return
     from rich.console import Console
 
-    console = Console(width=120, record=True, file=io.StringIO())
-    console.print(comparison_table(comparison))
-    log.info("comparison summary", run_id=comparison.run_id, table="\n" + console.export_text())
+    Console().print(comparison_view(comparison), highlight=False)
 
 
 async def run_once(settings: TransmitterSettings) -> int:
@@ -54,6 +75,7 @@ async def run_once(settings: TransmitterSettings) -> int:
         tracing.force_flush()
         tracing.shutdown()
     log_summary(comparison)
+    print_summary(comparison)
     _save(settings, comparison)
     return 0
 
@@ -98,23 +120,24 @@ class TransmitterService:
         self.tracing.force_flush()
         self.tracing.shutdown()
 
-    def trigger(self) -> str | None:
-        """Start a comparison now; returns its run id, or None if one is running."""
+    def trigger(self, settings: TransmitterSettings | None = None) -> str | None:
+        """Start a comparison now (with ``settings`` if given, else the service's);
+        returns its run id, or None if one is running."""
         if self.current is not None and not self.current.done():
             return None
         run_id = new_run_id()
-        self.current = asyncio.create_task(self._run(run_id))
+        self.current = asyncio.create_task(self._run(run_id, settings or self.settings))
         return run_id
 
-    async def _run(self, run_id: str) -> None:
+    async def _run(self, run_id: str, settings: TransmitterSettings) -> None:
         self.metrics.runs_in_progress.set(1)
         try:
             comparison = await run_comparison(
-                self.settings, tracing=self.tracing, metrics=self.metrics, run_id=run_id
+                settings, tracing=self.tracing, metrics=self.metrics, run_id=run_id
             )
-            self.latest = {"status": "ok", **comparison.to_dict()}
+            self.latest = {"status": "ok", **results_document(comparison)}
             log_summary(comparison)
-            _save(self.settings, comparison)
+            _save(settings, comparison)
         except RunError as exc:
             self.latest = {"status": "failed", "run_id": run_id, "error": str(exc)}
             log.error("comparison failed", run_id=run_id, error=str(exc))
@@ -139,8 +162,24 @@ class TransmitterService:
         running = self.current is not None and not self.current.done()
         return Response.json({"status": "ok", "service": SERVICE_NAME, "running": running})
 
-    async def _start_run(self, _: Request) -> Response:
-        run_id = self.trigger()
+    async def _start_run(self, request: Request) -> Response:
+        """``POST /runs``: start a comparison; an optional JSON object body overrides
+        workload settings for this run only, by field name (e.g. ``{"images": 20,
+        "delay": 0}``; see ``RUN_OVERRIDES``). 400 names the setting that is unknown
+        or invalid; 409 while a comparison runs."""
+        settings = self.settings
+        if request.body.strip():
+            try:
+                body = json.loads(request.body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return Response.json({"error": f"body is not JSON: {exc}"}, 400)
+            if not isinstance(body, dict):
+                return Response.json({"error": "body must be a JSON object"}, 400)
+            try:
+                settings = override_workload(self.settings, body)
+            except ConfigError as exc:
+                return Response.json({"error": str(exc), "setting": exc.setting}, 400)
+        run_id = self.trigger(settings)
         if run_id is None:
             return Response.json({"error": "a comparison is already running"}, 409)
         return Response.json({"run_id": run_id, "status": "started"}, 202)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -688,6 +688,36 @@ class ReportSettings:
     thresholds: tuple[Threshold, ...] = REPORT_OPTIONS[1].default
 
 
+#: Workload settings a ``POST /runs`` body may override (by field name). Not the
+#: image path or the output directory: an API client must not choose which local
+#: file is read or where results are written.
+RUN_OVERRIDES: Final = tuple(
+    o for o in WORKLOAD_OPTIONS if o.name not in ("image", "output")
+)
+
+
+def override_workload(base: TransmitterSettings, body: Mapping[str, Any]) -> TransmitterSettings:
+    """``base`` with the workload settings in ``body`` (field name -> value) replaced.
+
+    Values are parsed and checked like the environment variable's text; an
+    unknown name or a bad value raises :class:`ConfigError` naming the setting.
+    """
+    allowed = {o.name: o for o in RUN_OVERRIDES}
+    for key in body:
+        if key not in allowed:
+            raise ConfigError(
+                str(key), f"not a workload setting (one of {', '.join(sorted(allowed))})"
+            )
+    values: dict[str, Any] = {}
+    for key, given in body.items():
+        text = ",".join(map(str, given)) if isinstance(given, list) else str(given)
+        try:
+            values.update(resolve([allowed[key]], argparse.Namespace(**{key: text}), {}))
+        except ConfigError as exc:
+            raise ConfigError(key, exc.reason) from exc
+    return replace(base, **values)
+
+
 def report_settings(
     args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
 ) -> ReportSettings:
@@ -697,8 +727,23 @@ def report_settings(
 # Building ------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:
-    """Add one flag per option; defaults stay None so the env var can apply."""
+#: compare/sweep start their own receiver on free ports unless told to use an
+#: external one: there the receiver's address and ports only apply with that flag.
+EXTERNAL_ONLY: Final = frozenset({"receiver_host", "ws_port", "grpc_port", "http_port"})
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    options: Sequence[Option],
+    *,
+    only_with_external: frozenset[str] = frozenset(),
+) -> None:
+    """Add one flag per option; defaults stay None so the env var can apply.
+
+    ``--help`` shows each option's allowed values (or a name) as metavar, its
+    environment variable and its real default; options named in
+    ``only_with_external`` say they apply only with ``--external-receiver``.
+    """
     for opt in options:
         # Boolean flags work bare (--serve) and with a value (--serve=false).
         extra: dict[str, Any] = {"nargs": "?", "const": "true"} if opt.parse is parse_bool else {}
@@ -709,7 +754,13 @@ def add_arguments(parser: argparse.ArgumentParser, options: Sequence[Option]) ->
             dest=opt.name,
             default=None,
             metavar=opt.metavar,
-            help=f"{opt.help} [env {opt.env}, default {_show(opt.default)}]",
+            help=(
+                f"{opt.help} Only with --external-receiver (a local receiver takes free"
+                f" ports). [env {opt.env}, default {_show(opt.default)} with"
+                " --external-receiver]"
+                if opt.name in only_with_external
+                else f"{opt.help} [env {opt.env}, default {_show(opt.default)}]"
+            ),
             **extra,
         )
 
@@ -860,9 +911,16 @@ class TransmitterSettings(TransportSettings):
         return self.ws_mode if protocol == "websocket" else self.grpc_mode
 
     def public(self) -> dict[str, Any]:
-        """JSON-friendly settings, printed and saved with every result."""
+        """JSON-friendly settings, printed and saved with every result.
+
+        Only those that apply: the service-mode settings (API address and port,
+        run interval) only in service mode.
+        """
         out: dict[str, Any] = {}
+        skip = set() if self.serve else {o.name for o in SERVICE_OPTIONS}
         for f in fields(self):
+            if f.name in skip:
+                continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
         out["protocols"] = list(self.protocols)

@@ -84,3 +84,19 @@ def test_a_bad_threshold_exits_2_naming_the_setting_before_any_run(tmp_path: Pat
     assert proc.returncode == 2
     assert "IMGBENCH_THRESHOLDS (--threshold)" in proc.stderr and "p95" in proc.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_help_shows_allowed_values_and_real_defaults() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "imgbench.cli", "compare", "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.returncode == 0
+    text = proc.stdout
+    assert "--format {text,json}" in text and "--ws-mode {binary,json}" in text
+    assert "--log-level {debug,info,warning,error}" in text
+    assert "--images IMAGES " in text and "--images IMGBENCH_IMAGES" not in text
+    assert "default 10]" in text  # the Option table's default
+    # compare starts its own receiver: the port defaults only apply with an external one.
+    assert "default 8765 with --external-receiver" in text

@@ -46,7 +46,8 @@ FIXED = {
 #: Host paths: meaningless inside a container, so not passed.
 HOST_PATHS = {"IMGBENCH_IMAGE", "IMGBENCH_OUTPUT", "RECEIVER_SAVE_DIR"}
 #: Read by `imgbench compare` only, which compose does not run.
-COMPARE_ONLY = {"IMGBENCH_EXTERNAL_RECEIVER", "IMGBENCH_LINK", "IMGBENCH_TCP_SLOW_START_AFTER_IDLE"}
+COMPARE_ONLY = {"IMGBENCH_EXTERNAL_RECEIVER", "IMGBENCH_LINK", "IMGBENCH_TCP_SLOW_START_AFTER_IDLE",
+                "IMGBENCH_FORMAT", "IMGBENCH_THRESHOLDS", "IMGBENCH_SWEEP_SIZES"}  # fmt: skip
 
 
 def workload_variables() -> dict[str, str]:

@@ -68,7 +68,7 @@ def test_every_setting_is_documented_in_env_example() -> None:
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(),
                                 re.MULTILINE))  # fmt: skip
     for group in (settings.RECEIVER_OPTIONS, settings.TRANSMITTER_OPTIONS,
-                  settings.COMPARE_OPTIONS):  # fmt: skip
+                  settings.COMPARE_OPTIONS, settings.REPORT_OPTIONS):  # fmt: skip
         for option in group:
             assert option.env in documented, f"{option.env} missing from .env.example"
 
@@ -76,7 +76,7 @@ def test_every_setting_is_documented_in_env_example() -> None:
 def test_every_setting_is_in_the_readme_configuration_table() -> None:
     readme = (ROOT / "README.md").read_text()
     for group in (settings.RECEIVER_OPTIONS, settings.TRANSMITTER_OPTIONS,
-                  settings.COMPARE_OPTIONS):  # fmt: skip
+                  settings.COMPARE_OPTIONS, settings.REPORT_OPTIONS):  # fmt: skip
         for option in group:
             assert f"`{option.env}`" in readme, f"{option.env} missing from README"
 
@@ -327,7 +327,11 @@ def test_public_settings_are_json_friendly() -> None:
     assert public["protocols"] == ["grpc"]
     assert public["output"] == "results" and public["image"] is None
     assert public["images"] == 10 and public["delay"] == 1.0
-    assert set(public) == {f.name for f in __import__("dataclasses").fields(s)}
+    # Only the settings that apply: the service-mode ones only in service mode.
+    service_only = {o.name for o in settings.SERVICE_OPTIONS}
+    assert set(public) == {f.name for f in __import__("dataclasses").fields(s)} - service_only
+    served = settings.transmitter_settings(environ={"TRANSMITTER_SERVE": "1"}).public()
+    assert service_only <= set(served)
 
 
 def test_mode_of_each_protocol_follows_its_mode_setting_and_the_direction() -> None:
