@@ -42,6 +42,7 @@ FIXED = {
     "TRANSMITTER_SERVE": "compose runs the service",
     "RUN_INTERVAL_SECONDS": "compose's own COMPOSE_RUN_INTERVAL_SECONDS",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "Jaeger in the compose network",
+    "IMGBENCH_PUSH_HOST": "empty: the transmitter container's own address on the network",
 }
 #: Host paths: meaningless inside a container, so not passed.
 HOST_PATHS = {"IMGBENCH_IMAGE", "IMGBENCH_OUTPUT", "RECEIVER_SAVE_DIR"}
