@@ -22,7 +22,7 @@ from typing import Any
 
 from imgbench import __version__
 from imgbench.config import settings
-from imgbench.errors import ConfigError, RunError
+from imgbench.errors import ConfigError, ResultsError, RunError
 from imgbench.observe.logs import configure_logging, get_logger
 from imgbench.runtime import alloc
 
@@ -148,11 +148,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "netsweep":
             return _netsweep(args)
         return _compare(args)
-    except ConfigError as exc:
+    except (ConfigError, ResultsError) as exc:
         sys.stderr.write(f"imgbench: {exc}\n")
         return 2
     except RunError as exc:
         sys.stderr.write(f"imgbench: run failed: {exc}\n")
+        return 1
+    except OSError as exc:
+        # A file that cannot be read or written (disk full, permissions): one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"imgbench: {where}{exc.strerror or exc}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("imgbench: interrupted\n")
@@ -227,6 +232,7 @@ def _compare(args: argparse.Namespace) -> int:
         return _over_link(cfg, args.command, sizes, level_given)
     link = lab_record[1] if lab_record else None
     out_dir = cfg.output / (lab_record[0] if lab_record else new_run_id())
+    _make_output_dir(out_dir, "IMGBENCH_OUTPUT (--output)")
     tracing = tracer_provider("imgbench-transmitter")
     total = cfg.images * len(cfg.protocols) * cfg.repeat * max(1, len(sizes))
     with Progress(
@@ -323,6 +329,16 @@ def _print_outcome(
         sys.stderr.write(f"imgbench: threshold failed: {names}\n")
         return EXIT_THRESHOLD
     return 0
+
+
+def _make_output_dir(path: Path, label: str) -> None:
+    """Create the results directory before any run: an unusable path is a one-line
+    configuration error (exit 2), not a traceback after the measurements."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(label, f"cannot create {path}: {why}") from exc
 
 
 def _over_link(

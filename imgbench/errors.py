@@ -21,6 +21,7 @@ label it is counted under; :data:`WIRE_ERRORS` lists them::
     │   ├── RunEvicted         a message for a run the receiver evicted
     │   ├── UploadsBusy        chunked uploads at their count or byte budget
     │   └── UploadStalled      a chunked upload sent nothing for too long
+    ├── ResultsError           a saved result is missing, corrupt or not imgbench's
     └── RunError               a comparison run could not complete
         ├── ReceiverUnreachable  no connection before the deadline
         ├── ImageLost            no acknowledgement (timeout, disconnect)
@@ -150,6 +151,10 @@ WIRE_ERRORS: Final = (
     UploadsBusy,
     UploadStalled,
 )
+
+
+class ResultsError(ImgbenchError):
+    """A saved result cannot be used: missing, not JSON, or not an imgbench result."""
 
 
 class RunError(ImgbenchError):

@@ -9,8 +9,11 @@ closes everything and flushes spans.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,7 +21,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from websockets.asyncio.server import Server
 
 from imgbench import __version__
-from imgbench.config.settings import ReceiverSettings
+from imgbench.config.settings import RECEIVER_OPTIONS, ReceiverSettings
+from imgbench.errors import ConfigError
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import ReceiverMetrics
 from imgbench.observe.tracing import tracer_provider
@@ -62,11 +66,23 @@ class ReceiverServer:
         self.ports: dict[str, int] = {}
 
     async def start(self) -> None:
+        """Bind the three ports; a port that cannot be bound is a :class:`ConfigError`
+        naming its setting, and whatever was already listening is closed again."""
+        try:
+            await self._bind()
+        except BaseException:
+            await self._close_listeners()
+            raise
+
+    async def _bind(self) -> None:
         s = self.settings
-        self._ws = await WebSocketAdapter(self.core).start(s.bind, s.ws_port)
-        self._grpc, grpc_port = await GrpcAdapter(self.core, self.tracer_provider).start(
-            s.bind, s.grpc_port
-        )
+        with _binding("ws_port", s.bind, s.ws_port):
+            self._ws = await WebSocketAdapter(self.core).start(s.bind, s.ws_port)
+        with _binding("grpc_port", s.bind, s.grpc_port):
+            _probe_port(s.bind, s.grpc_port)
+            self._grpc, grpc_port = await GrpcAdapter(self.core, self.tracer_provider).start(
+                s.bind, s.grpc_port
+            )
         self._http = HttpServer(
             {
                 ("GET", "/healthz"): self._healthz,
@@ -85,7 +101,8 @@ class ReceiverServer:
             # still fails when that loop is stuck.
             thread_safe=THREAD_SAFE_ROUTES | {"/stats", "/stats/reset-peak"},
         )
-        await self._http.start()
+        with _binding("http_port", s.bind, s.http_port):
+            await self._http.start()
         self.ports = {
             "websocket": int(next(iter(self._ws.sockets)).getsockname()[1]),
             "grpc": grpc_port,
@@ -99,6 +116,17 @@ class ReceiverServer:
             max_message_bytes=s.max_message_bytes,
             version=__version__,
         )
+
+    async def _close_listeners(self) -> None:
+        """After a failed start: close what was bound (no grace, nothing was served)."""
+        if self._ws is not None:
+            self._ws.close()
+            await self._ws.wait_closed()
+        if self._grpc is not None:
+            await self._grpc.stop(None)
+        if self._http is not None:
+            await self._http.stop()
+        self.tracer_provider.shutdown()
 
     async def stop(self, grace: float = 5.0) -> None:
         if self._ws is not None:
@@ -143,6 +171,38 @@ class ReceiverServer:
             parts.extend(await record_json(record))
         parts.append(b"]}\n")
         return Response(200, parts=tuple(parts), content_type="application/json")
+
+
+@contextlib.contextmanager
+def _binding(field: str, host: str, port: int) -> Iterator[None]:
+    """Turn a failed bind into one line naming the setting (exit 2), not a traceback."""
+    try:
+        yield
+    except OSError as exc:  # asyncio: errno, and a long strerror repeating the address
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(option_label(field), f"cannot listen on {host}:{port}: {why}") from exc
+    except RuntimeError as exc:  # grpc: "Failed to bind to address ..."
+        if "bind" not in str(exc).lower():
+            raise
+        raise ConfigError(
+            option_label(field), f"cannot listen on {host}:{port}: port in use or not bindable"
+        ) from exc
+
+
+def _probe_port(host: str, port: int) -> None:
+    """Raise OSError if ``port`` is taken, before grpc core tries (it logs its own
+    multi-line error to stderr and then only says "Failed to bind")."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+        probe.bind((host, port))
+
+
+def option_label(field: str) -> str:
+    """``ENV (--flag)`` of the receiver setting ``field``."""
+    return next(o.label for o in RECEIVER_OPTIONS if o.name == field)
 
 
 async def serve(settings: ReceiverSettings, ready_file: Path | None = None) -> None:

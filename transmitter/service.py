@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from typing import Any
 
@@ -109,7 +110,14 @@ class TransmitterService:
         return self._http.port
 
     async def start(self) -> None:
-        await self._http.start()
+        try:
+            await self._http.start()
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConfigError(
+                "TRANSMITTER_PORT (--api-port)",
+                f"cannot listen on {self.settings.bind}:{self.settings.api_port}: {why}",
+            ) from exc
         log.info("transmitter API listening", bind=self.settings.bind, port=self.port)
 
     async def stop(self) -> None:

@@ -132,9 +132,39 @@ def between(low: float, high: float) -> Check:
     return lambda v: None if low <= v <= high else f"must be within {low}..{high}"
 
 
+def writable_dir(value: Path) -> str | None:
+    """A directory that exists and is writable, or can be created where it would go.
+
+    Checked before a run starts, so a comparison never ends with nowhere to write.
+    Nothing is created here.
+    """
+    path = value.expanduser().absolute()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"cannot write results under {path}: {probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"cannot write results under {path}: {probe} is not writable"
+    return None
+
+
 def existing_file(value: Path | None) -> str | None:
-    if value is not None and not value.is_file():
+    """A readable, non-empty regular file (an image to send), or None."""
+    if value is None:
+        return None
+    if value.is_dir():
+        return f"{value} is a directory, not a file"
+    if not value.exists():
         return f"file {value} does not exist"
+    if not value.is_file():
+        return f"{value} is not a regular file"
+    if not os.access(value, os.R_OK):
+        return f"file {value} is not readable"
+    if value.stat().st_size == 0:
+        return f"file {value} is empty: there is nothing to send"
     return None
 
 
@@ -578,6 +608,7 @@ WORKLOAD_OPTIONS: Final = (
         Path,
         Path("results"),
         "Directory for results (a subdirectory per run).",
+        writable_dir,
     ),
 )
 
@@ -786,7 +817,8 @@ def resolve(
         if opt.check is not None and value is not None:
             problem = opt.check(value)
             if problem:
-                raise ConfigError(opt.label, f"{problem}, got {value!r}")
+                shown = repr(str(value) if isinstance(value, Path) else value)
+                raise ConfigError(opt.label, f"{problem}, got {shown}")
         values[opt.name] = value
     return values
 
@@ -937,7 +969,20 @@ def receiver_settings(
             f"must be at least RECEIVER_MAX_IMAGE_BYTES ({cfg.max_image_bytes}),"
             f" got {cfg.max_upload_buffer_bytes}",
         )
+    _distinct_ports(cfg.ws_port, cfg.grpc_port, cfg.http_port)
     return cfg
+
+
+def _distinct_ports(*ports: int) -> None:
+    """Two services on one port cannot both listen: refused before anything binds.
+
+    ``ports`` in the order of :data:`RECEIVER_PORTS`; 0 (any free port) may repeat.
+    """
+    seen: dict[int, Option] = {}
+    for opt, value in zip(RECEIVER_PORTS, ports, strict=True):
+        if value and value in seen:
+            raise ConfigError(opt.label, f"must differ from {seen[value].label}, both are {value}")
+        seen.setdefault(value, opt)
 
 
 def transmitter_settings(

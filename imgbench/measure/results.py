@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from imgbench.errors import ResultsError
 from imgbench.measure.stats import Summary, summarize
 
 SCHEMA: Final = "imgbench.result/1"
@@ -269,4 +270,29 @@ class Comparison:
 
     @classmethod
     def load(cls, path: Path) -> Comparison:
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        """Read a ``results.json``; :class:`ResultsError` (one line) says why it cannot."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ResultsError(f"{path} does not exist") from exc
+        except IsADirectoryError as exc:
+            raise ResultsError(f"{path} is a directory, not a results file") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ResultsError(f"cannot read {path}: {exc}") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ResultsError(
+                f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from exc
+        except RecursionError as exc:
+            raise ResultsError(f"{path} is not an imgbench result (nested too deep)") from exc
+        if not isinstance(data, dict):
+            raise ResultsError(
+                f"{path} is not an imgbench result (a JSON {type(data).__name__}, not an object)"
+            )
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ResultsError(f"{path} is not a usable imgbench result: {what}") from exc

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from imgbench.errors import ResultsError
 from imgbench.measure.results import Comparison, compute_figures
 from imgbench.report.html import _figures_html
 from imgbench.report.model import (
@@ -37,16 +38,25 @@ def regenerate(result_dir: Path) -> Outputs:
     ``result_dir`` holds either a ``results.json`` (one comparison: its
     outputs are rewritten next to it, the JSON itself is left untouched) or
     subdirectories that each hold one (a sweep: each is regenerated, then the
-    sweep outputs). Raises ``FileNotFoundError`` when there is neither.
+    sweep outputs). Raises :class:`ResultsError` when there is neither, or when a
+    ``results.json`` is corrupt or not imgbench's.
     """
+    _require_dir(result_dir)
     single = result_dir / RESULTS_JSON
     if single.is_file():
         return write_outputs(Comparison.load(single), result_dir, save_json=False)
     subdirs = _sweep_dirs(result_dir)
     if not subdirs:
-        raise FileNotFoundError(f"no {RESULTS_JSON} in {result_dir} or its subdirectories")
+        raise ResultsError(f"no {RESULTS_JSON} in {result_dir} or its subdirectories")
     parts = [(Comparison.load(sub / RESULTS_JSON), sub) for sub in subdirs]
     return _write_sweep(parts, result_dir, save_json=False)
+
+
+def _require_dir(path: Path) -> None:
+    if not path.exists():
+        raise ResultsError(f"{path} does not exist")
+    if not path.is_dir():
+        raise ResultsError(f"{path} is not a results directory")
 
 
 def _load_dir(path: Path) -> Comparison:
