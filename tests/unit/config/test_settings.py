@@ -183,7 +183,19 @@ def test_existing_file(tmp_path: Path) -> None:
     assert settings.existing_file(None) is None
     assert settings.existing_file(there) is None
     assert settings.existing_file(tmp_path / "b.png") == f"file {tmp_path / 'b.png'} does not exist"
-    assert settings.existing_file(tmp_path) == f"file {tmp_path} does not exist"  # a directory
+    assert settings.existing_file(tmp_path) == f"{tmp_path} is a directory, not a file"
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert settings.existing_file(tmp_path / "empty.png") == (
+        f"file {tmp_path / 'empty.png'} is empty: there is nothing to send"
+    )
+
+
+def test_writable_dir(tmp_path: Path) -> None:
+    assert settings.writable_dir(tmp_path / "new" / "deeper") is None  # created later
+    (tmp_path / "f").write_text("x")
+    assert settings.writable_dir(tmp_path / "f" / "r") == (
+        f"cannot write results under {tmp_path / 'f' / 'r'}: {tmp_path / 'f'} is not a directory"
+    )
 
 
 #: Every bounded setting with its documented inclusive range (README "Configuration").

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from imgbench.errors import ResultsError
 from imgbench.measure.results import Comparison, ProtocolRun, Sample, compute_figures
 
 
@@ -64,7 +65,7 @@ def test_json_round_trip(tmp_path: Path) -> None:
 
 def test_loading_something_else_fails_clearly(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"schema": "other"}')
-    with pytest.raises(ValueError, match="not an imgbench result"):
+    with pytest.raises(ResultsError, match="not an imgbench result"):
         Comparison.load(tmp_path / "x.json")
 
 

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from imgbench import report
+from imgbench.errors import ResultsError
 from imgbench.measure.results import Comparison, ProtocolRun, Sample
 from imgbench.report import plots
 
@@ -407,7 +408,7 @@ def test_regenerate_reproduces_the_outputs(tmp_path: Path, comparison: Compariso
 
 
 def test_regenerate_without_results_fails(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ResultsError, match=r"no results\.json"):
         report.regenerate(tmp_path)
 
 
