@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -31,10 +32,12 @@ from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from benchmarks.baseline import BareGrpcClient, baseline_process
 from benchmarks.measure import (
     FULL,
     NO_OTLP,
     Log,
+    bare_run,
     base_settings,
     make_image,
     median,
@@ -45,6 +48,7 @@ from benchmarks.measure import (
 from imgbench.config.settings import MIB
 from imgbench.observe.logs import configure_logging
 from imgbench.observe.metrics import TransmitterMetrics
+from imgbench.runtime import alloc
 from transmitter.runner import Harness, new_run_id
 from transmitter.senders import make_sender
 
@@ -52,6 +56,9 @@ from transmitter.senders import make_sender
 #: with room for the header: the "64 MiB" point.
 NEAR_64_MIB = 64 * MIB - 64 * 1024
 MODES = ("websocket/binary", "grpc/unary", "grpc/stream")
+#: Bare grpcio pairs (raw bytes, no protobuf, no telemetry) at the same sizes in
+#: the same child: is a super-linearity imgbench's or grpcio's own?
+BARE = ("bare grpc unary", "bare grpc stream")
 #: The allocator before the fix, as glibc environment tunables.
 BEFORE_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(32 * MIB),
@@ -63,15 +70,32 @@ VARIANTS = {"default": {}, "mmap 32 MiB (before)": BEFORE_ENV}
 LINEAR_MAX = 1.2
 
 
-async def _child(sizes: list[int], images: int, warmup: int) -> dict[str, Any]:
-    """Measure every mode at every size with one receiver."""
+async def _child(sizes: list[int], images: int, warmup: int, bare: bool) -> dict[str, Any]:
+    """Measure every mode at every size with one receiver (and the bare grpcio pairs)."""
     settings = replace(base_settings(FULL), images=images, warmup=warmup, delay=0.05)
     tracing = TracerProvider()
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="imgbench-lin-") as tmp:
-        async with receiver(settings, Path(tmp) / "receiver.log", **NO_OTLP) as target:
+        async with contextlib.AsyncExitStack() as stack:
+            target = await stack.enter_async_context(
+                receiver(settings, Path(tmp) / "receiver.log", **NO_OTLP)
+            )
+            ports = await stack.enter_async_context(baseline_process()) if bare else None
             for size in sizes:
                 image = make_image(size)
+                if ports is not None:
+                    for label in BARE:
+                        client = BareGrpcClient(ports["grpc"], label.rsplit(" ", 1)[1])
+                        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                        times = await bare_run(client, image, images, warmup, 0.05)
+                        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+                        result.setdefault(label, {})[str(size)] = {
+                            "transmission_s": median(times),
+                            "transmitter_peak_rss_bytes": None,
+                            "receiver_peak_rss_bytes": None,
+                            "transmitter_cpu_ms_per_mb": None,
+                            "transmitter_faults_per_mib": faults / (size / MIB) / (images + warmup),
+                        }
                 for label in MODES:
                     s = with_mode(target, label)
                     harness = Harness(s, tracing.get_tracer("imgbench.bench"), TransmitterMetrics())
@@ -92,7 +116,7 @@ async def _child(sizes: list[int], images: int, warmup: int) -> dict[str, Any]:
 
 
 async def _run_child(
-    env: dict[str, str], sizes: list[int], images: int, warmup: int
+    env: dict[str, str], sizes: list[int], images: int, warmup: int, bare: bool
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="imgbench-lin-") as tmp:
         out = Path(tmp) / "out.json"
@@ -110,6 +134,7 @@ async def _run_child(
             str(images),
             "--warmup",
             str(warmup),
+            *(["--bare"] if bare else []),
             env=child_env,
         )
         if await proc.wait() != 0 or not out.exists():
@@ -127,20 +152,24 @@ async def linearity(
     raw: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     for rep in range(reps):
         for variant in rotate(list(VARIANTS), rep):
-            got = await _run_child(VARIANTS[variant], list(sizes), images, warmup)
+            bare = variant == "default"
+            got = await _run_child(VARIANTS[variant], list(sizes), images, warmup, bare)
             raw[variant].append(got)
             log(
                 f"  linearity rep {rep + 1}/{reps} {variant}: "
                 + ", ".join(
                     f"{label} "
                     + "/".join(f"{_per_mib(got[label], size, base):.2f}" for size in sizes[1:])
-                    for label in MODES
+                    for label in (*MODES, *BARE)
+                    if label in got
                 )
             )
     out: dict[str, Any] = {"sizes": list(sizes), "images": images, "variants": {}}
     for variant, runs in raw.items():
         modes: dict[str, Any] = {}
-        for label in MODES:
+        for label in (*MODES, *BARE):
+            if any(label not in r for r in runs):
+                continue
             per_size: dict[str, Any] = {}
             for size in sizes:
                 ratios = [_per_mib(r[label], size, base) for r in runs]
@@ -181,10 +210,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", required=True, help="comma-separated byte counts")
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--bare", action="store_true", help="also the bare grpcio pairs")
     args = parser.parse_args(argv)
     configure_logging("json", "warning", stream=sys.stderr)
+    # The child is an entry point of its own: tune malloc like the CLI does (a
+    # MALLOC_*_ variable, as in the "before" variant, makes this stand aside).
+    # Without it the "default" transmitter ran with glibc's defaults.
+    alloc.keep_image_buffers()
     sizes = [int(x) for x in args.sizes.split(",")]
-    args.child.write_text(json.dumps(asyncio.run(_child(sizes, args.images, args.warmup))))
+    args.child.write_text(
+        json.dumps(asyncio.run(_child(sizes, args.images, args.warmup, args.bare)))
+    )
     return 0
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -86,6 +87,9 @@ class Plan:
     concurrency_modes: tuple[str, ...]
     linearity_reps: int = 3
     linearity_images: int = 6
+    #: Harness / bare pairs at 1 MiB (adjacent runs, ABBA), images per run.
+    pair_reps: int = 24
+    pair_images: int = 12
 
 
 QUICK = Plan(
@@ -95,8 +99,8 @@ QUICK = Plan(
     images={MIB: 15, 8 * MIB: 8},
     warmup=2,
     delay=0.01,
-    overhead_reps=4,
-    overhead_images=30,
+    overhead_reps=8,
+    overhead_images=15,
     overhead_modes=("websocket/binary", "grpc/unary"),
     levels=(1, 4, 16, 64),
     concurrency_images=192,
@@ -104,6 +108,8 @@ QUICK = Plan(
     concurrency_modes=("websocket/binary", "grpc/unary"),
     linearity_reps=1,
     linearity_images=4,
+    pair_reps=6,
+    pair_images=8,
 )
 FULL = Plan(
     name="full",
@@ -112,8 +118,10 @@ FULL = Plan(
     images={MIB: 40, 8 * MIB: 20},
     warmup=3,
     delay=0.01,
-    overhead_reps=12,
-    overhead_images=60,
+    # Many short interleaved pairs (a paired bootstrap needs pairs, not long runs):
+    # 36 x 20 images per side, the same images as the former 12 x 60.
+    overhead_reps=36,
+    overhead_images=20,
     overhead_modes=("websocket/binary", "grpc/unary", "grpc/stream"),
     levels=(1, 4, 16, 64),
     concurrency_images=512,
@@ -150,6 +158,33 @@ def median_interval(values: list[float], confidence: float = 0.95) -> tuple[floa
             break
         k += 1
     return ordered[k - 1], ordered[n - k]
+
+
+def paired_ratio_interval(
+    on: list[float], off: list[float], confidence: float = 0.95, resamples: int = 4000
+) -> tuple[float, float, float]:
+    """sum(on) / sum(off) over paired runs, with a paired bootstrap percentile interval.
+
+    Pairs (``on[i]``, ``off[i]``) were measured next to each other, so they are
+    resampled together: the machine's load, which moves both, cancels within a
+    pair. The ratio of sums weighs every image alike and lets a run that
+    happened to hold a periodic cost (an OTLP export batch) count once, as it
+    does in reality, instead of deciding a median. Seeded: the same data give
+    the same interval.
+    """
+    if len(on) != len(off) or len(on) < 2:
+        raise ValueError("need at least two on/off pairs of equal count")
+    rng = random.Random(0)
+    n = len(on)
+    ratios = []
+    for _ in range(resamples):
+        picks = [rng.randrange(n) for _ in range(n)]
+        ratios.append(sum(on[i] for i in picks) / sum(off[i] for i in picks))
+    ratios.sort()
+    tail = (1 - confidence) / 2
+    low = ratios[int(tail * resamples)]
+    high = ratios[min(resamples - 1, int((1 - tail) * resamples))]
+    return sum(on) / sum(off), low, high
 
 
 def rotate(items: list[str], rep: int) -> list[str]:
@@ -458,7 +493,11 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
         ratios = [a / b for a, b in zip(r["on"], r["off"], strict=True)]
         rt_ratios = [a / b for a, b in zip(r["rt_on"], r["rt_off"], strict=True)]
         cpu_ratios = [a / b for a, b in zip(r["cpu_on"], r["cpu_off"], strict=True)]
+        total, low, high = paired_ratio_interval(r["cpu_on"], r["cpu_off"])
         modes[label] = {
+            # Headline: total CPU on / off over all pairs, paired bootstrap interval.
+            "cpu_ratio_total": total,
+            "cpu_ratio_total_interval": [low, high],
             "cpu_per_image_on_s": r["cpu_on"],
             "cpu_per_image_off_s": r["cpu_off"],
             "cpu_ratio_per_rep": cpu_ratios,
@@ -604,3 +643,77 @@ async def timed(name: str, step: Awaitable[dict[str, Any]], log: Log) -> dict[st
     result = await step
     result["elapsed_s"] = time.monotonic() - start
     return result
+
+
+# -- 1b. harness / bare library, side by side in adjacent pairs -------------------
+
+#: Each harness mode and the bare library pair it is held against.
+HARNESS_PAIRS: Final = (
+    ("websocket/binary", "bare websockets"),
+    ("grpc/unary", "bare grpc unary"),
+    ("grpc/stream", "bare grpc stream"),
+)
+
+
+def paired_median_interval(
+    ratios: list[float], confidence: float = 0.95, resamples: int = 4000
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median of per-pair ratios (seeded)."""
+    rng = random.Random(0)
+    n = len(ratios)
+    meds = sorted(
+        statistics.median(ratios[rng.randrange(n)] for _ in range(n)) for _ in range(resamples)
+    )
+    tail = (1 - confidence) / 2
+    return meds[int(tail * resamples)], meds[min(resamples - 1, int((1 - tail) * resamples))]
+
+
+async def harness_pairs(
+    plan: Plan, base_ports: dict[str, int], out: Path, log: Log, size: int = MIB
+) -> dict[str, Any]:
+    """Harness / bare throughput at ``size``, each pair measured back to back.
+
+    In the throughput step ten other variants run between a mode and its bare
+    library, and the load of a shared machine moves in between. Here each pair
+    is adjacent (order alternating ABBA), runs are short, and there are many:
+    the ratio of each pair is taken, and its median over pairs gets a paired
+    bootstrap interval.
+    """
+    settings = base_settings(plan)
+    tracing = TracerProvider()
+    image = make_image(size)
+    images = plan.pair_images
+    per_pair: dict[str, list[float]] = {m: [] for m, _ in HARNESS_PAIRS}
+    async with receiver(settings, out / "receiver-pairs.log", **NO_OTLP) as target:
+        for rep in range(plan.pair_reps):
+            for mode, bare in HARNESS_PAIRS:
+                got: dict[str, float] = {}
+                for which in ("h", "b") if rep % 4 in (0, 3) else ("b", "h"):
+                    if which == "h":
+                        samples = await harness_run(
+                            replace(target, images=images), mode, image, tracing
+                        )
+                        times = [s.transmission_s for s in samples]
+                    else:
+                        times = await bare_run(
+                            bare_client(bare, base_ports), image, images, plan.warmup, plan.delay
+                        )
+                    got[which] = median(times)
+                per_pair[mode].append(got["b"] / got["h"])
+            if rep % 4 == 3 or rep == plan.pair_reps - 1:
+                log(
+                    f"  harness/bare {size // MIB} MiB pairs {rep + 1}/{plan.pair_reps}: "
+                    + ", ".join(f"{m} {median(r):.2f}" for m, r in per_pair.items())
+                )
+    return {
+        "image_bytes": size,
+        "images": images,
+        "modes": {
+            m: {
+                "ratio_per_pair": r,
+                "ratio_median": median(r),
+                "ratio_interval": list(paired_median_interval(r)),
+            }
+            for m, r in per_pair.items()
+        },
+    }
