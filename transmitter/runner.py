@@ -293,7 +293,10 @@ class Harness:
                     f" IMGBENCH_MAX_MESSAGE_BYTES={s.max_message_bytes}{hint}"
                 )
             try:
-                raw_ack = await asyncio.wait_for(sender.send(payload), s.image_timeout)
+                # asyncio.timeout, not wait_for: wait_for wraps the send in a new Task
+                # that starts only on a later loop iteration, inside the timed window.
+                async with asyncio.timeout(s.image_timeout):
+                    raw_ack = await sender.send(payload)
             except TimeoutError as exc:
                 self.metrics.errors.labels(protocol, "timeout").inc()
                 raise ImageLost(
