@@ -206,7 +206,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     from imgbench.observe.metrics import TransmitterMetrics
     from imgbench.observe.tracing import tracer_provider
-    from transmitter.compare import compare_locally, sweep_locally
+    from transmitter.compare import ComparisonFailed, compare_locally, sweep_locally
     from transmitter.runner import new_run_id
 
     cfg = settings.transmitter_settings(args, options=settings.COMPARE_OPTIONS)
@@ -263,9 +263,39 @@ def _compare(args: argparse.Namespace) -> int:
                 comparisons = asyncio.run(sweep_locally(cfg, sizes, **common))  # type: ignore[arg-type]
             else:
                 comparisons = [asyncio.run(compare_locally(cfg, **common))]  # type: ignore[arg-type]
+        except ComparisonFailed as exc:
+            _write_partial(exc.comparisons, out_dir, sweep=bool(sizes))
+            raise
         finally:
             tracing.shutdown()
     return _print_outcome(comparisons, out_dir, report_cfg, details=args.details, sweep=bool(sizes))
+
+
+def _write_partial(comparisons: list[Any], out_dir: Path, *, sweep: bool) -> None:
+    """Write what a failed comparison completed, marked incomplete (stderr says where).
+
+    The failure still ends the command with exit 1; the finished protocol runs are
+    measurements and are not thrown away.
+    """
+    from imgbench.report import write_outputs, write_sweep_outputs
+
+    measured = [c for c in comparisons if c.runs]
+    try:
+        if not measured:
+            for c in comparisons:
+                c.save(out_dir / "results.json")
+        elif sweep:
+            write_sweep_outputs(measured, out_dir)
+        else:
+            write_outputs(measured[0], out_dir)
+    except Exception as exc:  # never hide the run's own failure behind this one
+        sys.stderr.write(f"imgbench: could not write the partial results: {exc}\n")
+        return
+    done = sum(len(c.runs) for c in comparisons)
+    sys.stderr.write(
+        f"imgbench: INCOMPLETE: {done} protocol run(s) completed; written to {out_dir}/"
+        " (results.json has \"incomplete\")\n"
+    )
 
 
 def _print_outcome(

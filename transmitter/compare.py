@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from imgbench import __version__
 from imgbench.config.settings import TransmitterSettings
-from imgbench.errors import ReceiverUnreachable
+from imgbench.errors import ReceiverUnreachable, RunError
 from imgbench.measure.results import Comparison
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import TransmitterMetrics
@@ -210,15 +210,35 @@ async def run_comparison(
         warmup=settings.warmup,
         repeat=settings.repeat,
     )
-    for repetition in range(settings.repeat):
-        for position, protocol in enumerate(protocol_order(settings.protocols, repetition)):
-            sender = make_sender(protocol, settings, tracing)
-            comparison.runs.append(
-                await harness.run_protocol(
-                    sender, image, run_id, repetition=repetition, position=position
+    planned = len(settings.protocols) * settings.repeat
+    try:
+        for repetition in range(settings.repeat):
+            for position, protocol in enumerate(protocol_order(settings.protocols, repetition)):
+                sender = make_sender(protocol, settings, tracing)
+                comparison.runs.append(
+                    await harness.run_protocol(
+                        sender, image, run_id, repetition=repetition, position=position
+                    )
                 )
-            )
+    except RunError as exc:
+        # Loud failure, but the protocol runs that completed are measurements: keep them.
+        comparison.incomplete = (
+            f"{len(comparison.runs)} of {planned} protocol runs completed; stopped by: {exc}"
+        )
+        raise ComparisonFailed(str(exc), [comparison]) from exc
     return comparison
+
+
+class ComparisonFailed(RunError):
+    """A comparison stopped part-way; ``comparisons`` holds what completed.
+
+    The last comparison is marked :attr:`Comparison.incomplete`; the caller
+    writes them (they are real measurements) and still exits non-zero.
+    """
+
+    def __init__(self, message: str, comparisons: list[Comparison]) -> None:
+        super().__init__(message)
+        self.comparisons = comparisons
 
 
 @contextlib.asynccontextmanager
@@ -281,20 +301,23 @@ async def sweep_locally(
     from imgbench.images import noise_png
     from imgbench.wire import digest
 
-    results = []
+    results: list[Comparison] = []
     async with receiver_target(settings, out_dir) as target:
         for size in sizes:
             data = noise_png(size)
             image = Image(f"generated noise PNG, {size} bytes", data, digest(data), "image/png")
-            results.append(
-                await run_comparison(
-                    target,
-                    tracing=tracing,
-                    metrics=metrics,
-                    image=image,
-                    progress=progress,
-                    run_id=f"{out_dir.name}-{size}",
-                    link=link,
+            try:
+                results.append(
+                    await run_comparison(
+                        target,
+                        tracing=tracing,
+                        metrics=metrics,
+                        image=image,
+                        progress=progress,
+                        run_id=f"{out_dir.name}-{size}",
+                        link=link,
+                    )
                 )
-            )
+            except ComparisonFailed as exc:
+                raise ComparisonFailed(str(exc), results + exc.comparisons) from exc
     return results

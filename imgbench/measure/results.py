@@ -228,6 +228,10 @@ class Comparison:
     #: link, the forwarder's unshaped ceiling, the forwarder's packet counters).
     #: None on loopback or against an external receiver.
     link: dict[str, Any] | None = None
+    #: Why the comparison stopped part-way (None when every run completed). The
+    #: runs that did complete are kept and reported; this marks the result so no
+    #: one mistakes it for a whole comparison.
+    incomplete: str | None = None
 
     def labels(self) -> list[str]:
         """Distinct ``protocol/mode`` labels in first-run order."""
@@ -248,6 +252,7 @@ class Comparison:
             "image": self.image,
             "runs": [r.to_dict() for r in self.runs],
             "link": self.link,
+            "incomplete": self.incomplete,
         }
 
     @classmethod
@@ -263,6 +268,7 @@ class Comparison:
             image=data["image"],
             runs=[ProtocolRun.from_dict(r) for r in data["runs"]],
             link=data.get("link"),
+            incomplete=data.get("incomplete"),
         )
 
     def save(self, path: Path) -> None:
