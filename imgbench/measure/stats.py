@@ -50,6 +50,7 @@ __all__ = [
     "MIN_SAMPLES_PER_GROUP",
     "RatioCI",
     "Summary",
+    "bootstrap_median_ci",
     "bootstrap_ratio_ci",
     "cluster_bootstrap_ratio_ci",
     "median",
@@ -174,6 +175,26 @@ def _resampled_medians(ordered: Sequence[float], resamples: int, rng: random.Ran
             high = ordered[min(int(n * u_next), last)]
             out.append((low + high) / 2.0)
     return out
+
+
+def bootstrap_median_ci(
+    values: Sequence[float], *, resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval ``(low, high)`` of the median of ``values``.
+
+    Same unit as ``values``; exact resampling distribution of the median (see
+    :func:`_resampled_medians`), deterministic for a seed. ``ValueError`` for
+    empty ``values``, ``resamples < 1`` or ``confidence`` outside (0, 1).
+    """
+    if not values:
+        raise ValueError("bootstrap of an empty sequence")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be within (0, 1), got {confidence}")
+    medians = _resampled_medians(sorted(values), resamples, random.Random(seed))
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    return percentile(medians, tail), percentile(medians, 100.0 - tail)
 
 
 def bootstrap_ratio_ci(

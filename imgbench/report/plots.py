@@ -11,12 +11,14 @@ told apart by line style (:data:`MODE_LINESTYLES`) and bar hatch
 from __future__ import annotations
 
 import math
+import statistics
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from imgbench.measure.results import Comparison, compute_figures
+from imgbench.measure.results import Comparison
+from imgbench.measure.stats import MIN_SAMPLES_PER_GROUP, bootstrap_median_ci
 from imgbench.report.model import (
     CDF_PNG,
     CPU_PNG,
@@ -94,14 +96,13 @@ def _figure(
 
 
 def _log(ax: Axes, which: str) -> None:
-    """Log scale on ``which`` ("x"/"y") labelled 0.1, 0.2, 0.5, 1, 2, 5, ... in plain numbers."""
-    from matplotlib.ticker import FuncFormatter
+    """Log scale on ``which`` ("x"/"y") with enough plain-number tick labels.
 
-    def label(value: float, _pos: int | None) -> str:
-        if value <= 0:
-            return ""
-        mantissa = round(value / 10 ** math.floor(math.log10(value) + 1e-9), 6)
-        return f"{value:g}" if mantissa in (1.0, 2.0, 5.0) else ""
+    Over several decades 1, 2, 5 x 10^k are labelled; over one or two decades
+    also 3; within one decade every tick (1-9 x 10^k), so a narrow range never
+    shows only one or two labels. Decided at draw time, from the final limits.
+    """
+    from matplotlib.ticker import FuncFormatter
 
     if which == "x":
         ax.set_xscale("log")
@@ -109,6 +110,18 @@ def _log(ax: Axes, which: str) -> None:
     else:
         ax.set_yscale("log")
         axis = ax.yaxis
+
+    def label(value: float, _pos: int | None) -> str:
+        if value <= 0:
+            return ""
+        low, high = sorted(axis.get_view_interval())
+        span = math.log10(high / low) if low > 0 else 99.0
+        shown = (1.0, 2.0, 5.0) if span > 2 else (1.0, 2.0, 3.0, 5.0) if span > 1 else None
+        mantissa = round(value / 10 ** math.floor(math.log10(value) + 1e-9), 6)
+        if shown is None:
+            return f"{value:g}" if mantissa == int(mantissa) else ""
+        return f"{value:g}" if mantissa in shown else ""
+
     axis.set_major_formatter(FuncFormatter(label))
     axis.set_minor_formatter(FuncFormatter(label))
 
@@ -290,15 +303,26 @@ def _draw(draw: Any, *args: Any) -> tuple[list[Path], list[str]]:
 
 
 def _plot_sweep(comparisons: Sequence[Comparison], labels: Sequence[str], path: Path) -> list[Path]:
+    """Median transmission time and throughput (median basis) against image size.
+
+    Error bars are the 95 % percentile-bootstrap interval of the median (and the
+    matching throughput interval, bytes / median); none below
+    ``MIN_SAMPLES_PER_GROUP`` images, as for the verdicts.
+    """
     fig, (ax_t, ax_b) = _figure(4.5, ncols=2)
     sizes = [_image_bytes(c) for c in comparisons]
     for label in labels:
         points = []
         for size, c in zip(sizes, comparisons, strict=True):
-            samples = c.samples_for(label)
-            if samples:
-                f = compute_figures(samples)
-                points.append((size, f.transmission.p50 * 1e3, f.throughput_mb_s))
+            times = [s.transmission_s for s in c.samples_for(label)]
+            if not times:
+                continue
+            med = statistics.median(times)
+            low, high = med, med
+            if len(times) >= MIN_SAMPLES_PER_GROUP:
+                low, high = bootstrap_median_ci(times, resamples=2_000)
+            mean_bytes = statistics.fmean(s.image_bytes for s in c.samples_for(label))
+            points.append((size, med, low, high, mean_bytes))
         if not points:
             continue
         protocol, _, mode = label.partition("/")
@@ -306,24 +330,41 @@ def _plot_sweep(comparisons: Sequence[Comparison], labels: Sequence[str], path: 
             "color": _color(protocol),
             "linestyle": _linestyle(mode),
             "marker": "o",
+            "capsize": 3,
         }
         xs = [p[0] for p in points]
-        ax_t.plot(xs, [p[1] for p in points], label=label, **style)
-        finite = [(x, p[2]) for x, p in zip(xs, points, strict=True) if math.isfinite(p[2])]
-        ax_b.plot([x for x, _ in finite], [y for _, y in finite], label=label, **style)
+        med_ms = [p[1] * 1e3 for p in points]
+        ax_t.errorbar(
+            xs,
+            med_ms,
+            yerr=[[m - p[2] * 1e3 for m, p in zip(med_ms, points, strict=True)],
+                  [p[3] * 1e3 - m for m, p in zip(med_ms, points, strict=True)]],
+            label=label,
+            **style,
+        )  # fmt: skip
+        rates = [(x, p[4] / p[1] / 1e6, p[4] / p[3] / 1e6, p[4] / p[2] / 1e6)
+                 for x, p in zip(xs, points, strict=True) if p[1] > 0 and p[2] > 0]  # fmt: skip
+        ax_b.errorbar(
+            [r[0] for r in rates],
+            [r[1] for r in rates],
+            yerr=[[r[1] - r[2] for r in rates], [r[3] - r[1] for r in rates]],
+            label=label,
+            **style,
+        )
     for ax, title, ylabel in (
-        (ax_t, "Median transmission time", "ms (log scale)"),
-        (ax_b, "Throughput", "MB/s"),
+        (ax_t, "Median transmission time (95% CI)", "ms (log scale)"),
+        (ax_b, "Throughput, image bytes / median time (95% CI)", "MB/s"),
     ):
         ax.set_xscale("log", base=2)
         ax.set_xticks(sizes, [_size(s) for s in sizes], fontsize="small")
         ax.minorticks_off()
         ax.set_xlabel("image size")
         ax.set_ylabel(ylabel)
-        ax.set_title(title)
+        ax.set_title(title, fontsize="medium")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
     _log(ax_t, "y")
+    ax_t.minorticks_on()
     ax_b.set_ylim(bottom=0)
     return [_save(fig, path)]
 
