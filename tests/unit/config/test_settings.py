@@ -356,3 +356,11 @@ def test_mode_of_each_protocol_follows_its_mode_setting_and_the_direction() -> N
     assert (s.mode_of("websocket"), s.mode_of("grpc")) == ("json", "stream")
     push = replace(s, direction="push")
     assert (push.mode_of("websocket"), push.mode_of("grpc")) == (PUSH_MODE, PUSH_MODE)
+
+
+def test_link_spec_is_checked_and_kept_as_written() -> None:
+    assert settings.parse_link_text("") == ""
+    assert settings.parse_link_text("   ") == ""
+    assert settings.parse_link_text(" rtt=40ms,rate=100mbit ") == "rtt=40ms,rate=100mbit"
+    with pytest.raises(ConfigError, match=r"link\.rtt"):
+        settings.parse_link_text("rtt=soon")

@@ -444,3 +444,17 @@ def test_an_empty_image_is_one_chunk_and_complete() -> None:
     a = _assembler()
     assert a.feed(only) is True and a.complete
     assert a.result() == (m, b"")
+
+
+def test_only_the_first_chunk_may_announce_a_total() -> None:
+    from imgbench.v1.imgbench_pb2 import ImageChunk
+
+    m = meta(protocol="grpc", mode="chunked")
+    first, _ = wire.encode_chunks(m, b"q" * 2000, 1000)
+    a = _assembler()
+    a.feed(first)
+    later = ImageChunk(total_bytes=2000, data=b"q" * 1000).SerializeToString()  # no header
+    with pytest.raises(InvalidField, match=r"^only the first chunk may carry the header$"):
+        a.feed(later)
+    with pytest.raises(InvalidField, match=r"^only the first chunk may carry the header$"):
+        a.feed(first)

@@ -107,3 +107,83 @@ def test_encode_probe_needs_a_probe() -> None:
         wire.encode_probe(probe_meta(probe=None))
     with pytest.raises(ValueError, match=r"^a clock probe needs meta.probe and no sha256$"):
         wire.encode_probe(probe_meta(sha256=b"x" * 32))
+
+
+# Probe limits at the boundary, both sides --------------------------------------
+
+
+def _probe_decode(
+    meta: wire.ImageMeta, protocol: str = "websocket", mode: str = "binary"
+) -> wire.ImageMeta:
+    raw = wire.ImageMessage.FromString(wire.encode_image(meta, b"")).SerializeToString()
+    return wire.decode_image(raw, max_bytes=len(raw), protocol=protocol, mode=mode)[0]
+
+
+def _info(**kw: object) -> wire.ProbeInfo:
+    fields: dict[str, object] = dict(id=7, revision=names.PROBE_REVISION, group=1)
+    fields.update(kw)
+    return wire.ProbeInfo(**fields)  # type: ignore[arg-type]
+
+
+def test_probe_limits_are_inclusive() -> None:
+    assert wire.codec.MAX_ECHOED_EXCHANGES == 4096
+    many = tuple(wire.Exchange(i, 0, 1, 2, 3, 4) for i in range(4096))
+    got = _probe_decode(probe_meta(probe=_info(completed=many, boot_id="b" * 64)))
+    assert got.probe is not None
+    assert (len(got.probe.completed), got.probe.boot_id) == (4096, "b" * 64)
+    with pytest.raises(InvalidField, match=r"^4097 echoed exchanges, more than 4096$"):
+        _probe_decode(probe_meta(probe=_info(completed=(*many, many[0]))))
+    with pytest.raises(InvalidField, match=r"^boot_id longer than 64 characters$"):
+        _probe_decode(probe_meta(probe=_info(boot_id="b" * 65)))
+    last = _probe_decode(probe_meta(total=1_000_000))
+    assert last.total == 1_000_000
+    for bad in (0, 1_000_001):
+        with pytest.raises(InvalidField, match=rf"^total must be 1..1000000, got {bad}$"):
+            _probe_decode(probe_meta(total=bad))
+
+
+def test_probe_revision_at_least_the_current_one() -> None:
+    for revision in (names.PROBE_REVISION, names.PROBE_REVISION + 1):
+        got = _probe_decode(probe_meta(probe=_info(revision=revision)))
+        assert got.probe is not None and got.probe.revision == revision
+    old = names.PROBE_REVISION - 1
+    with pytest.raises(
+        InvalidField, match=rf"^probe revision {old} is below {names.PROBE_REVISION}$"
+    ):
+        _probe_decode(probe_meta(probe=_info(revision=old)))
+
+
+def test_probe_fields_accepted_and_refused_with_their_message() -> None:
+    assert _probe_decode(probe_meta(send_time_ns=1)).send_time_ns == 1
+    real = _probe_decode(probe_meta(clock=wire.Clock.CLOCK_REALTIME))
+    assert real.clock == wire.Clock.CLOCK_REALTIME
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert _probe_decode(probe_meta(traceparent=tp)).traceparent == tp
+    assert _probe_decode(probe_meta(traceparent="")).traceparent == ""
+    with pytest.raises(InvalidField, match=r"^traceparent is not a W3C trace context$"):
+        _probe_decode(probe_meta(traceparent="garbage"))
+    with pytest.raises(InvalidField, match=r"^send_time_ns \(t1\) must be positive$"):
+        _probe_decode(probe_meta(send_time_ns=0))
+    with pytest.raises(InvalidField, match=r"^unknown clock 3$"):
+        _probe_decode(probe_meta(clock=3))
+    no_image = (
+        r"^a clock probe carries no image: sha256 empty, sequence 0, warmup false,"
+        r" scheduled_time_ns 0$"
+    )
+    for change in ({"scheduled_time_ns": 1}, {"sequence": 1}, {"warmup": True},
+                   {"sha256": b"x" * 32}):  # fmt: skip
+        with pytest.raises(InvalidField, match=no_image):
+            _probe_decode(probe_meta(**change))
+
+
+def test_probe_transport_mismatch_names_both_sides() -> None:
+    with pytest.raises(
+        InvalidField, match=r"^probe says websocket/binary but arrived on grpc/unary$"
+    ):
+        _probe_decode(probe_meta(), protocol="grpc", mode="unary")
+    with pytest.raises(
+        InvalidField, match=r"^probe says grpc/chunked but arrived on grpc/chunked$"
+    ):
+        _probe_decode(probe_meta(protocol="grpc", mode="chunked"), protocol="grpc", mode="chunked")
+    got = _probe_decode(probe_meta(protocol="grpc", mode="stream"), protocol="grpc", mode="stream")
+    assert got.mode == "stream"
