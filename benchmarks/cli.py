@@ -341,11 +341,16 @@ def markdown(result: dict[str, Any]) -> str:
                 cells = []
                 for x in lin["sizes"]:
                     r = per[str(x)]
+                    # Bare pairs: the RSS of a shared process, not measured per pair.
+                    rss = (
+                        f"{r['transmitter_peak_rss_bytes_max'] / MIB:.0f} /"
+                        f" {r['receiver_peak_rss_bytes_max'] / MIB:.0f}"
+                        if r["transmitter_peak_rss_bytes_max"]
+                        else "-"
+                    )
                     cells.append(
                         f"{_med(r['ms_per_mib_per_rep']):.2f}"
-                        f" | {r['transmitter_faults_per_mib_median']:.0f}"
-                        f" | {r['transmitter_peak_rss_bytes_max'] / MIB:.0f} /"
-                        f" {r['receiver_peak_rss_bytes_max'] / MIB:.0f}"
+                        f" | {r['transmitter_faults_per_mib_median']:.0f} | {rss}"
                     )
                 lines.append(f"| {variant} | {label} | " + " | ".join(cells) + " |")
     if "telemetry" in result:
