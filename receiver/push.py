@@ -12,8 +12,9 @@ Each message goes through :meth:`receiver.core.ReceiverCore.handle` exactly as
 an upload does (mode ``push``): the receive-complete stamp is taken when the
 message is complete, before decoding; validation, SHA-256, records, metrics,
 spans and refusals are the uploads' ones. The limits are the uploads' ones,
-on the client side: websockets' ``max_size`` is the message limit (a larger
-message closes the connection with 1009, counted as ``oversized``), the gRPC
+on the client side: websockets' ``max_size`` is the limit plus the headroom and
+the core enforces the exact limit (far larger messages close the connection with
+1009, counted as ``oversized``), the gRPC
 channel gets the limit plus the headroom and the core enforces the exact
 limit; a message above even that is refused by grpc core, and here, unlike on
 the upload path, the receiver sees that refusal and counts it.
@@ -37,7 +38,7 @@ from imgbench.errors import OversizedMessage, WireError, WrongFrameType
 from imgbench.observe.logs import get_logger
 from imgbench.runtime.http import Request, Response
 from imgbench.wire import ImageMeta
-from imgbench.wire.names import GRPC_HEADROOM, PUSH_MODE, SUBSCRIBE, WS_PUSH_PATH
+from imgbench.wire.names import GRPC_HEADROOM, PUSH_MODE, SUBSCRIBE, WS_HEADROOM, WS_PUSH_PATH
 from receiver.core import ReceiverCore, Stamp, error_ack
 
 log = get_logger("receiver")
@@ -99,7 +100,7 @@ class Subscriptions:
         try:
             async with connect(
                 url,
-                max_size=limit,
+                max_size=limit + WS_HEADROOM,  # the core enforces the exact limit
                 max_queue=self.core.settings.ws_max_queue,
                 # Offered; the transmitter (the server) decides, as it does for uploads.
                 compression="deflate",
@@ -127,7 +128,8 @@ class Subscriptions:
         except ConnectionClosedError as exc:
             if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
                 self.core.reject(
-                    protocol, OversizedMessage(f"message above {limit} bytes (closed 1009)")
+                    protocol,
+                    OversizedMessage(f"message above {limit + WS_HEADROOM} bytes (closed 1009)"),
                 )
             else:
                 self._disconnected(protocol, str(exc))

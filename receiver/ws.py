@@ -9,8 +9,10 @@ Endpoints: ``/v1/images`` (binary mode: ImageMessage bytes) and
 frame; clock probes are binary ``ImageMessage`` frames on both endpoints, answered
 at once on the same socket). Message-level problems (malformed bytes, a text frame on the binary
 endpoint, an invalid field) are answered with an Ack whose ``error`` is the
-reason, and the connection stays open; a message above the limit makes the
-websockets library close the connection with code 1009 (message too big).
+reason, and the connection stays open. The limit applies to the decompressed
+message on both transports: a message above it by up to
+:data:`~imgbench.wire.names.WS_HEADROOM` gets an error Ack (``oversized``), a larger
+one makes websockets close the connection with code 1009 (also ``oversized``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from imgbench.errors import (
     WireError,
     WrongFrameType,
 )
+from imgbench.wire.names import WS_HEADROOM
 from receiver.core import ReceiverCore, Stamp, error_ack
 
 PATHS = {"/v1/images": "binary", "/v1/images/json": "json"}
@@ -47,7 +50,10 @@ class WebSocketAdapter:
             self._handler,
             host,
             port,
-            max_size=self.core.settings.max_message_bytes,
+            # The limit is the decompressed message's, enforced by the core with an error
+            # Ack (as on gRPC); websockets gets the headroom so that deflate's growth of
+            # incompressible data does not make an in-limit message too big on the wire.
+            max_size=self.core.settings.max_message_bytes + WS_HEADROOM,
             # Messages buffered per connection before websockets stops reading the
             # socket: small, so a fast sender meets TCP backpressure, not memory growth.
             max_queue=self.core.settings.ws_max_queue,
@@ -103,7 +109,8 @@ class WebSocketAdapter:
                 self.core.reject(
                     PROTOCOL,
                     OversizedMessage(
-                        f"message above {self.core.settings.max_message_bytes} bytes (closed 1009)"
+                        f"message above {self.core.settings.max_message_bytes + WS_HEADROOM}"
+                        " bytes (closed 1009)"
                     ),
                 )
             elif code == CloseCode.INVALID_DATA:

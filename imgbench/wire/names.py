@@ -44,6 +44,11 @@ def direction_of(mode: str) -> str:
 #: framing. The receiver core enforces the exact limit, so oversized messages
 #: up to this headroom are still counted.
 GRPC_HEADROOM: Final = 1024 * 1024
+#: The same headroom for websockets' ``max_size``, which applies both to each frame as
+#: it arrives (compressed, when permessage-deflate is on: incompressible data grows a
+#: little) and to the decompressed message. With the headroom, the receiver core
+#: enforces the limit on the decompressed message, as grpc does: one meaning on both.
+WS_HEADROOM: Final = GRPC_HEADROOM
 #: Revision of the imgbench.v1 contract this code speaks (1 = images only,
 #: 2 = clock probes); sent in ``ClockProbe.revision`` and ``ClockProbeReply.revision``.
 PROBE_REVISION: Final = 2
@@ -67,6 +72,7 @@ __all__ = [
     "SUBSCRIBE_METHOD",
     "UPLOAD",
     "UPLOAD_METHOD",
+    "WS_HEADROOM",
     "WS_PUSH_PATH",
     "direction_of",
 ]

@@ -101,17 +101,22 @@ async def test_checksum_mismatch_is_counted_and_acknowledged_as_failed(
     assert counter(live_receiver, "imgbench_images_received_total", **labels) == 0
 
 
-async def test_websocket_oversized_message_closes_1009() -> None:
+async def test_websocket_oversized_message_is_refused_like_grpc() -> None:
+    """Above the limit by up to the headroom: an error Ack (the connection stays), as
+    gRPC answers RESOURCE_EXHAUSTED; far above: websockets closes with 1009. Both count."""
     receiver = await start_receiver(max_message_bytes=64 * 1024)
     try:
         async with connect(ws_url(receiver), proxy=None) as ws:
             await ws.send(wire.encode_image(meta(), b"x" * 100_000))
+            ack = wire.decode_ack(await ws.recv(decode=False))
+            assert ack.error.startswith("oversized"), ack.error
+            await ws.send(wire.encode_image(meta(), b"x" * (64 * 1024 + 2 * 1024 * 1024)))
             with pytest.raises(ConnectionClosedError) as info:
                 await ws.recv()
         assert info.value.rcvd is not None and info.value.rcvd.code == 1009
         await asyncio.sleep(0.1)
         key = "imgbench_rejected_messages_total"
-        assert counter(receiver, key, protocol="websocket", reason="oversized") == 1
+        assert counter(receiver, key, protocol="websocket", reason="oversized") == 2
         await assert_still_serving(receiver, "websocket")
     finally:
         await receiver.server.stop(grace=1.0)
