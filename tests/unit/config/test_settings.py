@@ -364,3 +364,29 @@ def test_link_spec_is_checked_and_kept_as_written() -> None:
     assert settings.parse_link_text(" rtt=40ms,rate=100mbit ") == "rtt=40ms,rate=100mbit"
     with pytest.raises(ConfigError, match=r"link\.rtt"):
         settings.parse_link_text("rtt=soon")
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(0, True), (1, False), (16383, False), (16384, True), (16_777_215, True), (16_777_216, False)],
+)
+def test_grpc_frame_size_is_0_or_within_http2s_range(value: int, ok: bool) -> None:
+    expected = (
+        None
+        if ok
+        else ("must be 0 (grpcio's default, 16384) or 16384..16777215 bytes (HTTP/2's range)")
+    )
+    assert settings.grpc_frame_size(value) == expected
+
+
+def test_the_largest_image_must_fit_in_the_upload_buffer() -> None:
+    same = {"RECEIVER_MAX_IMAGE_BYTES": "1MiB", "RECEIVER_MAX_UPLOAD_BUFFER_BYTES": "1MiB"}
+    r = settings.receiver_settings(environ=same)
+    assert (r.max_image_bytes, r.max_upload_buffer_bytes) == (1048576, 1048576)
+    over = {**same, "RECEIVER_MAX_UPLOAD_BUFFER_BYTES": str(1048575)}
+    with pytest.raises(ConfigError) as info:
+        settings.receiver_settings(environ=over)
+    assert str(info.value) == (
+        "invalid setting RECEIVER_MAX_UPLOAD_BUFFER_BYTES (--max-upload-buffer-bytes):"
+        " must be at least RECEIVER_MAX_IMAGE_BYTES (1048576), got 1048575"
+    )
