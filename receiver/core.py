@@ -37,10 +37,15 @@ from imgbench.observe.metrics import ReceiverMetrics, labels_of
 from imgbench.observe.tracing import context_from_traceparent, span_attributes, span_kinds
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import Clock, ImageMeta
+from imgbench.wire.codec import MAX_ECHOED_EXCHANGES
 from imgbench.wire.names import PUSH_MODE
 from receiver.runs import RunGroup, RunRecord, RunTable
 
 log = get_logger("receiver")
+
+#: Echoed clock probe exchanges one run record keeps (512 groups of 8: far more than a
+#: run sends); beyond, probes are refused (reason ``clock``).
+MAX_PROBES_PER_RECORD = MAX_ECHOED_EXCHANGES
 
 #: Payloads of this size or more are hashed in a worker thread so the event loop keeps
 #: serving other connections meanwhile (hashlib releases the GIL).
@@ -189,6 +194,14 @@ class ReceiverCore:
                 ]
             except ClockError as exc:
                 raise ClockError(f"echoed exchange refused: {exc}") from exc
+            new = {(g, i) for g, i, _ in exchanges if i not in record.probes.get(g, {})}
+            if record.probe_count + len(new) > MAX_PROBES_PER_RECORD:
+                # Echoed exchanges are kept per record; without a bound a client could
+                # grow the receiver's memory (and each re-estimate's cost) at will.
+                raise ClockError(
+                    f"more than {MAX_PROBES_PER_RECORD} echoed probe exchanges in one run"
+                )
+            record.probe_count += len(new)
             for group, probe_id, p in exchanges:
                 record.probes.setdefault(group, {})[probe_id] = p
             record.transmitter_boot_id = probe.boot_id

@@ -66,6 +66,8 @@ class RunRecord:
     completed_at: float | None = None
     #: Echoed clock probe exchanges: group -> probe id -> (t1, t2, t3, t4).
     probes: dict[int, dict[int, Probe]] = field(default_factory=dict)
+    #: Exchanges held in ``probes`` (bounded by ``receiver.core.MAX_PROBES_PER_RECORD``).
+    probe_count: int = 0
     #: The transmitter's boot id, from its probes ("" when unknown).
     transmitter_boot_id: str = ""
     #: The clock estimate from ``probes``; None before the first exchange or when refused.

@@ -314,3 +314,31 @@ async def test_an_offset_transmitter_clock_is_estimated_corrected_and_spans_move
     assert child.attributes["imgbench.clock.status"] == "corrected"
     shift = child.attributes["imgbench.clock.span_shift_ns"]
     assert isinstance(shift, int) and abs(shift + ahead) < 50_000_000, shift
+
+
+async def test_echoed_probe_exchanges_per_run_are_bounded(live_receiver: LiveReceiver) -> None:
+    """A client echoing ever new exchanges cannot grow the receiver's memory: beyond
+    MAX_PROBES_PER_RECORD per run, probes are refused (reason clock), counted."""
+    from receiver.core import MAX_PROBES_PER_RECORD
+
+    def probe(first_id: int, count: int) -> bytes:
+        fake = tuple(
+            wire.Exchange(i, i // PROBES_PER_GROUP, 1_000, 1_100, 1_200, 1_300)
+            for i in range(first_id, first_id + count)
+        )
+        info = wire.ProbeInfo(
+            id=first_id, revision=names.PROBE_REVISION, group=0, completed=fake,
+            boot_id=boot_id(),
+        )  # fmt: skip
+        return wire.encode_probe(probe_meta("websocket", "binary", "probe-flood", info))
+
+    async with connect(ws_url(live_receiver, "/v1/images"), proxy=None) as ws:
+        await ws.send(probe(1, MAX_PROBES_PER_RECORD))
+        assert wire.decode_ack(await ws.recv(decode=False)).error == ""
+        await ws.send(probe(MAX_PROBES_PER_RECORD + 1, 1))
+        refused = wire.decode_ack(await ws.recv(decode=False))
+    assert refused.error.startswith("clock: more than"), refused.error
+    assert counter(live_receiver, "imgbench_rejected_messages_total", protocol="websocket",
+                   reason="clock") == 1  # fmt: skip
+    (record,) = live_receiver.server.core.records("probe-flood")
+    assert record.probe_count == MAX_PROBES_PER_RECORD
