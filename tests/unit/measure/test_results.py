@@ -220,3 +220,13 @@ def test_figures_of_corrected_samples_carry_their_bounds() -> None:
 def test_zero_transmission_time_gives_infinite_throughput() -> None:
     f = compute_figures([sample(0, 5, 5, 5, 6)])
     assert f.cumulative_transmission_s == 0.0 and f.throughput_mb_s == float("inf")
+
+
+def test_results_json_is_indented_utf8_text_ending_in_a_newline(tmp_path: Path) -> None:
+    c = Comparison("r", "t", {"note": "höst ✓"}, {}, {}, {}, [_run(samples=[])])
+    c.save(tmp_path / "results.json")
+    raw = (tmp_path / "results.json").read_bytes()
+    text = raw.decode("utf-8")
+    assert text.startswith('{\n  "schema": "imgbench.result/1",\n  "run_id": "r",\n')
+    assert text.endswith("\n}\n") and not text.endswith("\n\n")
+    assert Comparison.load(tmp_path / "results.json").settings == {"note": "höst ✓"}
