@@ -458,3 +458,20 @@ def test_only_the_first_chunk_may_announce_a_total() -> None:
         a.feed(later)
     with pytest.raises(InvalidField, match=r"^only the first chunk may carry the header$"):
         a.feed(first)
+
+
+def test_image_buffers_from_one_mib_are_mappings_of_their_own() -> None:
+    import mmap
+
+    from imgbench.wire.codec import MAPPED_IMAGE_BYTES, _image_buffer
+
+    assert MAPPED_IMAGE_BYTES == 1024 * 1024
+    small = _image_buffer(MAPPED_IMAGE_BYTES - 1)
+    assert type(small) is bytearray and len(small) == MAPPED_IMAGE_BYTES - 1
+    assert small[0] == small[-1] == 0
+    for size in (MAPPED_IMAGE_BYTES, MAPPED_IMAGE_BYTES + 1):
+        big = _image_buffer(size)
+        assert isinstance(big, mmap.mmap) and len(big) == size
+        assert big[0] == big[size - 1] == 0
+        big.close()
+    assert _image_buffer(0) == bytearray()
