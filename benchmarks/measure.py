@@ -43,7 +43,7 @@ from imgbench.wire import digest
 from transmitter.compare import local_receiver
 from transmitter.image import Image
 from transmitter.runner import Harness, new_run_id
-from transmitter.senders import GrpcSender, make_sender
+from transmitter.senders import GrpcSender, Payload, Sender, make_sender
 
 #: The imgbench modes measured, as (protocol, mode) and their label.
 HARNESS_MODES = {
@@ -647,12 +647,43 @@ async def timed(name: str, step: Awaitable[dict[str, Any]], log: Log) -> dict[st
 
 # -- 1b. harness / bare library, side by side in adjacent pairs -------------------
 
+#: Label suffix of the harness as it was before the inline per-image timeout.
+WAIT_FOR: Final = " wait_for (before)"
 #: Each harness mode and the bare library pair it is held against.
 HARNESS_PAIRS: Final = (
     ("websocket/binary", "bare websockets"),
     ("grpc/unary", "bare grpc unary"),
     ("grpc/stream", "bare grpc stream"),
 )
+
+
+class _WaitForSender:
+    """A sender whose send runs through ``asyncio.wait_for``, as the harness did
+    before ea0a0c1 (a new Task per send, started on a later loop iteration):
+    the "before" of the inline per-image timeout, side by side in one run."""
+
+    def __init__(self, inner: Sender) -> None:
+        self._inner = inner
+        self.protocol = inner.protocol
+        self.mode = inner.mode
+
+    async def connect(self, deadline: float, traceparent: str) -> None:
+        await self._inner.connect(deadline, traceparent)
+
+    async def send(self, payload: Payload) -> bytes:
+        return await asyncio.wait_for(self._inner.send(payload), 3600)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def _wait_for_run(
+    settings: TransmitterSettings, label: str, image: Image, tracing: TracerProvider
+) -> list[Sample]:
+    settings = with_mode(settings, label)
+    harness = Harness(settings, tracing.get_tracer("imgbench.bench"), TransmitterMetrics())
+    sender = _WaitForSender(make_sender(settings.protocols[0], settings, tracing))
+    return (await harness.run_protocol(sender, image, new_run_id())).samples
 
 
 def paired_median_interval(
@@ -675,7 +706,8 @@ async def harness_pairs(
 
     In the throughput step ten other variants run between a mode and its bare
     library, and the load of a shared machine moves in between. Here each pair
-    is adjacent (order alternating ABBA), runs are short, and there are many:
+    is adjacent (the harness, the harness with the pre-ea0a0c1 ``wait_for``, and
+    the bare library, order rotating), runs are short, and there are many:
     the ratio of each pair is taken, and its median over pairs gets a paired
     bootstrap interval.
     """
@@ -684,15 +716,15 @@ async def harness_pairs(
     image = make_image(size)
     images = plan.pair_images
     per_pair: dict[str, list[float]] = {m: [] for m, _ in HARNESS_PAIRS}
+    per_pair.update({m + WAIT_FOR: [] for m, _ in HARNESS_PAIRS})
     async with receiver(settings, out / "receiver-pairs.log", **NO_OTLP) as target:
         for rep in range(plan.pair_reps):
             for mode, bare in HARNESS_PAIRS:
                 got: dict[str, float] = {}
-                for which in ("h", "b") if rep % 4 in (0, 3) else ("b", "h"):
-                    if which == "h":
-                        samples = await harness_run(
-                            replace(target, images=images), mode, image, tracing
-                        )
+                for which in rotate(["h", "b", "w"], rep):
+                    if which in ("h", "w"):
+                        run = harness_run if which == "h" else _wait_for_run
+                        samples = await run(replace(target, images=images), mode, image, tracing)
                         times = [s.transmission_s for s in samples]
                     else:
                         times = await bare_run(
@@ -700,6 +732,7 @@ async def harness_pairs(
                         )
                     got[which] = median(times)
                 per_pair[mode].append(got["b"] / got["h"])
+                per_pair[mode + WAIT_FOR].append(got["b"] / got["w"])
             if rep % 4 == 3 or rep == plan.pair_reps - 1:
                 log(
                     f"  harness/bare {size // MIB} MiB pairs {rep + 1}/{plan.pair_reps}: "
