@@ -227,7 +227,10 @@ class HttpServer:
             return Response.text("bad content-length\n", 400)
         if length < 0 or length > MAX_BODY:
             return Response.text("body too large\n", 413)
-        body = await reader.readexactly(length) if length else b""
+        try:
+            body = await reader.readexactly(length) if length else b""
+        except asyncio.IncompleteReadError:  # fewer bytes than Content-Length said
+            return Response.text("incomplete request\n", 400)
         path = target.split("?", 1)[0]
         allowed = False
         for route_method, pattern, handler, safe in self._routes:
