@@ -8,9 +8,9 @@ reproduces, with no example database and no deadline.
 
 Cost, measured on the shared 2-core machine (load average ~8): the default, 2,500
 examples per decoder (10,000 in total), took 113 s (chunk reassembly 44 s, JSON 26 s,
-HTTP 22 s, protobuf 16 s); that is what fits ``.ci/run``'s budget today; the issue's 100,000 in total
-(``IMGBENCH_FUZZ_EXAMPLES=25000``) takes about 25 minutes here and is not yet
-reached in CI: the strategies need to get cheaper first.
+HTTP 22 s, protobuf 16 s); that is what fits ``.ci/run``'s budget today. The
+issue's 100,000 in total (``IMGBENCH_FUZZ_EXAMPLES=25000``) takes about 25 minutes
+here and is not yet reached in CI: the strategies need to get cheaper first.
 """
 
 from __future__ import annotations
