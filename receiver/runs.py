@@ -23,27 +23,19 @@ does not slow down as the table fills.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgbench.errors import ClockError, RecordsFull, RunEvicted, RunsFull
 from imgbench.measure.clock import Probe, RunClock
 from imgbench.measure.results import NS, Figures, Sample, compute_figures
-from imgbench.observe.metrics import ReceiverMetrics
 from imgbench.wire import ImageMeta
 
-#: Samples serialised between two yields to the event loop in :func:`record_json`
-#: (1-2 ms of work on a busy 2-core machine): reading a large run never stalls the
-#: transports for longer than that.
-SAMPLES_PER_SLICE = 200
-#: An incomplete record's figures are computed on request only up to this many
-#: samples (a few ms); beyond, ``figures`` is null until the record completes (complete
-#: records carry the figures computed once at completion).
-INCOMPLETE_FIGURES = 2000
+if TYPE_CHECKING:  # the table itself stays free of telemetry (see receiver.step)
+    from imgbench.observe.metrics import ReceiverMetrics
 
 #: How many evicted run ids are remembered so that late messages for them are refused.
 EVICTED_MEMORY = 4096
@@ -66,7 +58,7 @@ class RunRecord:
     completed_at: float | None = None
     #: Echoed clock probe exchanges: group -> probe id -> (t1, t2, t3, t4).
     probes: dict[int, dict[int, Probe]] = field(default_factory=dict)
-    #: Exchanges held in ``probes`` (bounded by ``receiver.core.MAX_PROBES_PER_RECORD``).
+    #: Exchanges held in ``probes`` (bounded by ``receiver.step.MAX_PROBES_PER_RECORD``).
     probe_count: int = 0
     #: The transmitter's boot id, from its probes ("" when unknown).
     transmitter_boot_id: str = ""
@@ -128,7 +120,8 @@ class RunRecord:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """The whole record at once (small records; the HTTP API uses :func:`record_json`)."""
+        """The whole record at once (small records; the HTTP API uses
+        :func:`receiver.core.record_json`)."""
         samples = self.corrected()
         figures = self.figures
         if figures is None and samples:
@@ -174,35 +167,6 @@ def _sample_dict(s: Sample) -> dict[str, Any]:
     }
 
 
-async def record_json(record: RunRecord) -> list[bytes]:
-    """``record.to_dict()`` as JSON, built in slices that yield to the event loop.
-
-    Same document as ``json.dumps(record.to_dict())``, but a record of a million
-    samples never holds the loop for more than one slice (:data:`SAMPLES_PER_SLICE`),
-    so images being received meanwhile are not delayed. The samples are a
-    snapshot of the keys at the start (images arriving meanwhile are left out);
-    ``figures`` is null for an incomplete record above :data:`INCOMPLETE_FIGURES`.
-    """
-    samples = record.samples
-    keys = record.sequences()
-    clock = record.clock  # one estimate for the whole document
-    parts = [json.dumps(record.header(len(keys)))[:-1].encode() + b', "samples": [']
-    small: list[Sample] = []
-    for start in range(0, len(keys), SAMPLES_PER_SLICE):
-        batch = correct(clock, [samples[k] for k in keys[start : start + SAMPLES_PER_SLICE]])
-        if len(keys) <= INCOMPLETE_FIGURES:
-            small.extend(batch)
-        text = json.dumps([_sample_dict(x) for x in batch])[1:-1]
-        parts.append((", " if start else "").encode() + text.encode())
-        await asyncio.sleep(0)
-    figures = record.figures
-    if figures is None and small:
-        figures = compute_figures(small)
-    parts.append(b'], "figures": ' + json.dumps(figures.as_dict() if figures else None).encode())
-    parts.append(b', "clock": ' + json.dumps(record.clock_dict()).encode() + b"}")
-    return parts
-
-
 @dataclass(slots=True)
 class RunGroup:
     """All records of one run id, and when it last received anything (monotonic ns)."""
@@ -222,12 +186,17 @@ class RunTable:
         max_runs: int,
         max_records_per_run: int,
         idle_timeout_s: float,
-        metrics: ReceiverMetrics,
+        metrics: ReceiverMetrics | None = None,
+        on_evict: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_evict(state)`` is told of each eviction (state: finished / abandoned);
+        ``metrics`` instead counts it in ``runs_evicted`` directly."""
         self.max_runs = max_runs
         self.max_records_per_run = max_records_per_run
         self.idle_timeout_ns = int(idle_timeout_s * 1e9)
-        self._metrics = metrics
+        if on_evict is None and metrics is not None:
+            on_evict = lambda state: metrics.runs_evicted.labels(state).inc()  # noqa: E731
+        self._on_evict = on_evict
         self._groups: dict[str, RunGroup] = {}
         #: Runs with every record complete, longest finished first.
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -310,7 +279,8 @@ class RunTable:
         self._evicted[run_id] = None
         if len(self._evicted) > EVICTED_MEMORY:
             self._evicted.popitem(last=False)
-        self._metrics.runs_evicted.labels(state).inc()
+        if self._on_evict is not None:
+            self._on_evict(state)
 
     def records(self, run_id: str) -> list[RunRecord]:
         group = self._groups.get(run_id)

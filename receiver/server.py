@@ -35,10 +35,9 @@ from imgbench.runtime.http import (
     metrics_handler,
 )
 from imgbench.runtime.lifecycle import Lifecycle, write_ready_file
-from receiver.core import ReceiverCore
+from receiver.core import ReceiverCore, record_json
 from receiver.grpc_server import GrpcAdapter
 from receiver.push import Subscriptions
-from receiver.runs import record_json
 from receiver.ws import WebSocketAdapter
 
 log = get_logger("receiver")

@@ -52,3 +52,52 @@ def test_pure_packages_import_no_socket_or_event_loop_io() -> None:
                     f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in IO_MODULES
                 ]
     assert offenders == []
+
+
+#: The receiver's sans-I/O step and the run table it keeps: no I/O, no telemetry.
+SANS_IO = ("receiver/step.py", "receiver/runs.py")
+NO_IO_OR_TELEMETRY = {"asyncio", "socket", "ssl", "selectors", "subprocess", "grpc",
+                      "websockets", "prometheus_client", "opentelemetry", "structlog",
+                      "imgbench.observe", "imgbench.runtime", "receiver.core", "receiver.ws",
+                      "receiver.grpc_server", "receiver.push", "receiver.server"}  # fmt: skip
+
+
+def _forbidden(name: str) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in NO_IO_OR_TELEMETRY)
+
+
+def test_the_receiver_step_imports_no_io_or_telemetry() -> None:
+    """Directly: no import statement (TYPE_CHECKING-only imports excepted) names one."""
+    offenders = []
+    for entry in SANS_IO:
+        path = ROOT / entry
+        tree = ast.parse(path.read_text(), str(path))
+        typing_only = {
+            id(n)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+            for n in ast.walk(node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [f"{entry}: {n}" for n in names if _forbidden(n)]
+    assert offenders == []
+
+
+def test_importing_the_receiver_step_loads_no_io_or_telemetry_module() -> None:
+    """Transitively: a fresh interpreter importing the step has loaded none of them."""
+    import subprocess
+    import sys
+
+    code = "import sys, receiver.step; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "receiver.step" in out
+    assert [m for m in out if _forbidden(m)] == []
