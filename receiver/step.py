@@ -34,7 +34,8 @@ run-table checks see the table as it is once its slot is granted (as before
 this split). :meth:`ReceiverStep.step` runs the three calls back to back with
 an inline digest (no concurrency; used by tests).
 
-Clock reads: t3 of a probe reply is read as late as possible, and a completed
+Clock reads: t3 of a probe reply is read as late as possible (when the edge
+reads :attr:`Outcome.ack`, after recording the events), and a completed
 run gets its wall-clock completion time; both come from injectable callables
 (``read_clock``, ``wall_time``) so that tests control them.
 """
@@ -222,10 +223,21 @@ class Outcome:
     could not be decoded.
     """
 
-    ack: bytes
+    #: The Ack bytes, or for a clock probe the function that serialises its reply.
+    answer: bytes | Callable[[], bytes]
     events: tuple[Event, ...]
     meta: ImageMeta | None = None
     error: WireError | None = None
+
+    @property
+    def ack(self) -> bytes:
+        """The bytes to send back.
+
+        A probe reply is serialised when this is read, reading t3 then: the edge
+        reads it after recording the events, just before sending, so that t3 is
+        as late as possible (each read reads the clock again).
+        """
+        return self.answer() if callable(self.answer) else self.answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,13 +398,17 @@ class ReceiverStep:
             record.transmitter_wall_minus_clock = probe.realtime_ns - meta.send_time_ns
         events.extend(self._drain_table_events())
         events.append(ProbeAnswered(meta.protocol, meta.mode, meta.run_id))
-        reply = wire.encode_probe_reply(
-            id=probe.id,
-            receive_time_ns=receive_ns,
-            reply_time_ns=self._read_clock(meta.clock),  # t3: as late as possible
-            clock=meta.clock,
-            boot_id=self.boot_id,
-        )
+        read_clock, clock, probe_id = self._read_clock, meta.clock, probe.id
+
+        def reply() -> bytes:
+            return wire.encode_probe_reply(
+                id=probe_id,
+                receive_time_ns=receive_ns,
+                reply_time_ns=read_clock(clock),  # t3: as late as possible
+                clock=clock,
+                boot_id=self.boot_id,
+            )
+
         return Outcome(reply, tuple(events), meta)
 
     def _estimate(self, record: RunRecord) -> list[Event]:

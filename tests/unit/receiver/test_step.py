@@ -397,3 +397,13 @@ def test_an_impossible_echoed_exchange_is_a_clock_refusal(field: str) -> None:
     info = wire.ProbeInfo(id=2, revision=names.PROBE_REVISION, group=1, completed=(x,))
     reason, error = refused(send_probe(step, probe(info=info)))
     assert reason == "clock" and error.startswith("clock: echoed exchange refused:")
+
+
+def test_t3_is_read_when_the_reply_is_read_not_before() -> None:
+    reads = iter(range(T3, T3 + 10))
+    step = ReceiverStep(ReceiverSettings(), boot_id=RX_BOOT, read_clock=lambda _: next(reads))
+    outcome = send_probe(step, probe())
+    first = wire.decode_probe_reply(wire.decode_ack(outcome.ack))
+    assert first is not None and first.reply_time_ns == T3
+    again = wire.decode_probe_reply(wire.decode_ack(outcome.ack))
+    assert again is not None and again.reply_time_ns == T3 + 1
