@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -104,15 +106,22 @@ def test_ctrl_c_cleans_up_and_a_run_right_after_crosses_the_link_and_records_it(
     assert "link rtt=10ms: RTT measured" in done.stdout
 
 
-def test_without_root_the_cli_exits_2_with_one_line(tmp_path: Path) -> None:
+def test_without_root_the_cli_exits_2_with_one_line() -> None:
     setpriv = require_tool("setpriv")
-    proc = subprocess.run(
-        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
-         *CLI, "compare", "--link", "rtt=10ms", "--output", str(tmp_path / "out")],
-        cwd=REPO, capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("imgbench: two-host lab unavailable: ")
-    assert not (tmp_path / "out").exists()
+    # Not pytest's tmp_path: its parent (/tmp/pytest-of-root) is private to root,
+    # so the unprivileged user would fail on the output path before the lab check.
+    shared = Path(tempfile.mkdtemp(prefix="imgbench-nobody-"))
+    try:
+        shared.chmod(0o777)
+        proc = subprocess.run(
+            [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+             *CLI, "compare", "--link", "rtt=10ms", "--output", str(shared / "out")],
+            cwd=REPO, capture_output=True, text=True, check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("imgbench: two-host lab unavailable: ")
+        assert not (shared / "out").exists()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
