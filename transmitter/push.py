@@ -56,11 +56,10 @@ from imgbench.wire.names import (
 from transmitter.prebuilt import PrebuiltImage, varint
 from transmitter.senders import (
     ACK_LIMIT,
-    WS_FRAGMENT_BYTES,
     Payload,
     Sender,
-    _fragments,
     _OrderedAcks,
+    send_ws_acked,
 )
 
 log = get_logger("transmitter")
@@ -211,22 +210,7 @@ class PushWebSocketSender:
 
     async def send(self, payload: Payload) -> bytes:
         assert self._conn is not None, "connect() first"
-        assert not isinstance(payload, list), "chunked uploads are a gRPC mode"
-        message: bytes | str | list[bytes | memoryview]
-        if not isinstance(payload, tuple):
-            message = payload
-        elif len(payload[1]) > WS_FRAGMENT_BYTES:
-            message = _fragments(*payload)  # the same framing as the uploads
-        else:
-            message = b"".join(payload)
-        async with self._lock:
-            fut = self._acks.expect()
-            try:
-                await self._conn.send(message)
-            except ConnectionClosed as exc:
-                fut.cancel()
-                raise ImageLost(f"WebSocket subscriber gone while sending: {exc}") from exc
-        return await fut
+        return await send_ws_acked(self._conn, self._lock, self._acks, payload, "subscriber")
 
     async def close(self) -> None:
         if self._conn is not None:

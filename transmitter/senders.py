@@ -19,6 +19,7 @@ from typing import Final, Protocol
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from imgbench.config.settings import TransmitterSettings
@@ -117,6 +118,39 @@ class _OrderedAcks:
                 fut.set_exception(exc)
 
 
+async def send_ws_acked(
+    conn: ClientConnection | ServerConnection,
+    lock: asyncio.Lock,
+    acks: _OrderedAcks,
+    payload: Payload,
+    peer: str,
+) -> bytes:
+    """Send one image message over a WebSocket and return its Ack bytes.
+
+    The same framing for uploads and pushes: a prebuilt ``(head, data)`` pair
+    above :data:`WS_FRAGMENT_BYTES` goes out as a fragmented message (no join),
+    smaller ones as one frame. The ack future is registered and the message
+    written under ``lock``, so acks are matched in send order. ``peer`` names
+    the other side in the ImageLost message ("connection", "subscriber").
+    """
+    assert not isinstance(payload, list), "chunked uploads are a gRPC mode"
+    message: bytes | str | list[bytes | memoryview]
+    if not isinstance(payload, tuple):
+        message = payload
+    elif len(payload[1]) > WS_FRAGMENT_BYTES:
+        message = _fragments(*payload)
+    else:
+        message = b"".join(payload)
+    async with lock:
+        fut = acks.expect()
+        try:
+            await conn.send(message)
+        except ConnectionClosed as exc:
+            fut.cancel()
+            raise ImageLost(f"WebSocket {peer} closed while sending: {exc}") from exc
+    return await fut
+
+
 class WebSocketSender:
     protocol = "websocket"
 
@@ -176,23 +210,7 @@ class WebSocketSender:
 
     async def send(self, payload: Payload) -> bytes:
         assert self._conn is not None, "connect() first"
-        message: bytes | str | list[bytes | memoryview]
-        assert not isinstance(payload, list), "chunked uploads are a gRPC mode"
-        if not isinstance(payload, tuple):
-            message = payload
-        elif len(payload[1]) > WS_FRAGMENT_BYTES:
-            message = _fragments(*payload)
-        else:
-            message = b"".join(payload)
-        # Register and write under one lock so acks are matched in send order.
-        async with self._lock:
-            fut = self._acks.expect()
-            try:
-                await self._conn.send(message)
-            except ConnectionClosed as exc:
-                fut.cancel()
-                raise ImageLost(f"WebSocket connection closed while sending: {exc}") from exc
-        return await fut
+        return await send_ws_acked(self._conn, self._lock, self._acks, payload, "connection")
 
     async def close(self) -> None:
         if self._conn is not None:
