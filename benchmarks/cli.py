@@ -21,19 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.baseline import baseline_process
+from benchmarks.concurrency import concurrency
 from benchmarks.linearity import LINEAR_MAX, linearity
-from benchmarks.measure import (
-    FULL,
-    QUICK,
-    RAW,
-    STREAMS,
-    Plan,
-    concurrency,
-    harness_pairs,
-    overhead,
-    throughput,
-    timed,
-)
+from benchmarks.pairs import harness_pairs
+from benchmarks.plan import FULL, QUICK, Plan
+from benchmarks.runs import RAW, STREAMS, timed
+from benchmarks.telemetry import overhead
+from benchmarks.throughput import throughput
 from imgbench.config.settings import MIB
 from imgbench.observe.logs import configure_logging
 from imgbench.runtime import alloc

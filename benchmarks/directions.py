@@ -28,7 +28,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from benchmarks.measure import NO_OTLP, make_image, median, receiver, rotate
+from benchmarks.intervals import median
+from benchmarks.runs import NO_OTLP, make_image, receiver, rotate
 from imgbench.config.settings import TransmitterSettings, parse_size
 from imgbench.measure.stats import bootstrap_ratio_ci
 from imgbench.observe.logs import configure_logging

@@ -33,14 +33,14 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from benchmarks.baseline import BareGrpcClient, baseline_process
-from benchmarks.measure import (
-    FULL,
+from benchmarks.intervals import median
+from benchmarks.plan import FULL
+from benchmarks.runs import (
     NO_OTLP,
     Log,
     bare_run,
     base_settings,
     make_image,
-    median,
     receiver,
     rotate,
     with_mode,

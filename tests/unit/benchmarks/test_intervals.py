@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from benchmarks.measure import paired_median_interval, paired_ratio_interval
+from benchmarks.intervals import paired_median_interval, paired_ratio_interval
 
 
 def test_paired_ratio_is_the_ratio_of_sums_and_its_interval_holds_it() -> None:
