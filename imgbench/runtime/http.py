@@ -36,8 +36,11 @@ _REASONS: Final = {
     409: "Conflict",
     413: "Payload Too Large",
     500: "Internal Server Error",
+    501: "Not Implemented",
     503: "Service Unavailable",
 }
+#: A header field name (RFC 9110 section 5.1): no spaces, no separators.
+_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 log = get_logger("imgbench.runtime.http")
 
@@ -215,15 +218,25 @@ class HttpServer:
             return Response.text("malformed request line\n", 400)
         method, target, _ = parts
         headers: dict[str, str] = {}
+        lengths: set[str] = set()
         for line in lines[1:]:
             if line:
                 name, sep, value = line.partition(":")
-                if not sep:
+                if not sep or not _TOKEN.fullmatch(name):
                     return Response.text("malformed header\n", 400)
-                headers[name.strip().lower()] = value.strip()
+                headers[name.lower()] = value.strip()
+                if name.lower() == "content-length":
+                    lengths.add(value.strip())
+        # Serve a request only when its framing is unambiguous (RFC 9112 section 6):
+        # Content-Length is digits and duplicates agree; no transfer coding is read.
+        if "transfer-encoding" in headers:
+            return Response.text("transfer-encoding is not supported\n", 501)
+        raw_length = headers.get("content-length", "0")
+        if len(lengths) > 1 or not (raw_length.isascii() and raw_length.isdigit()):
+            return Response.text("bad content-length\n", 400)
         try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError:
+            length = int(raw_length)
+        except ValueError:  # more digits than int() converts
             return Response.text("bad content-length\n", 400)
         if length < 0 or length > MAX_BODY:
             return Response.text("body too large\n", 413)

@@ -631,6 +631,10 @@ def _typed(obj: dict[str, Any], key: str, kind: type) -> Any:
     # bool is a subclass of int: do not accept true as a sequence number.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise TypeError(f"field {key!r} must be {kind.__name__}")
+    if isinstance(value, str):
+        # JSON can escape a lone surrogate ("\ud800"); protobuf strings are UTF-8,
+        # and the same image must be representable on every transport.
+        value.encode("utf-8")  # UnicodeEncodeError is a ValueError: malformed
     return value
 
 
