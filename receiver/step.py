@@ -53,7 +53,7 @@ from imgbench.errors import ClockError, DuplicateImage, InvalidField, WireError,
 from imgbench.measure.clock import Probe, estimate_run
 from imgbench.measure.results import NS, Figures, Sample, compute_figures
 from imgbench.wire import Clock, ImageMeta
-from imgbench.wire.codec import MAX_ECHOED_EXCHANGES
+from imgbench.wire.validation import MAX_ECHOED_EXCHANGES
 from receiver.runs import RunGroup, RunRecord, RunTable
 
 #: Echoed clock probe exchanges one run record keeps (512 groups of 8: far more than a

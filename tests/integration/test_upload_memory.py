@@ -18,7 +18,7 @@ import pytest
 from imgbench import wire
 from imgbench.config.settings import MIB
 from imgbench.runtime.http import request
-from imgbench.wire import codec
+from imgbench.v1.imgbench_pb2 import ImageChunk
 
 from helpers.services import start_receiver
 
@@ -51,12 +51,12 @@ async def _stalled_upload(
     chunk = os.urandom(MIB)
 
     async def chunks() -> AsyncIterator[bytes]:
-        header = codec.ImageChunk(
+        header = ImageChunk(
             header=wire.ImageMessage(**_fields(_meta(run_id))), total_bytes=size, data=chunk
         )
         yield header.SerializeToString()
         for _ in range(size // MIB - 2):
-            yield codec.ImageChunk(data=chunk).SerializeToString()
+            yield ImageChunk(data=chunk).SerializeToString()
         await stall.wait()
 
     async with grpc.aio.insecure_channel(

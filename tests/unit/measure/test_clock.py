@@ -349,7 +349,7 @@ def test_probe_is_refused_by_a_revision_1_decoder_and_its_reply_round_trips() ->
         ClockProbeReply,
         ImageMessage,
     )
-    from imgbench.wire import codec
+    from imgbench.wire import protowire
 
     probe = ImageMessage(
         run_id="r1", protocol="grpc", mode="unary", total=3, send_time_ns=1_000,
@@ -370,7 +370,7 @@ def test_probe_is_refused_by_a_revision_1_decoder_and_its_reply_round_trips() ->
             mode="unary",
         )  # fmt: skip
     # The probe field precedes data (14 < 15): the zero-copy split keeps it in the head.
-    split = codec.split_data(probe)
+    split = protowire.split_data(probe)
     assert split is not None and ImageMessage.FromString(split[0]).probe.id == 7
     reply = Ack(
         probe_reply=ClockProbeReply(

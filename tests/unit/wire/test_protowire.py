@@ -1,15 +1,12 @@
-"""encode_image_parts: the same bytes protobuf would produce, without copying the payload."""
+"""The protobuf wire format at byte level: varints, and finding the payload as protobuf would."""
 
 from __future__ import annotations
 
 import os
 
-import pytest
-
 from imgbench import wire
 from imgbench.errors import InvalidField, MalformedMessage
-from imgbench.wire import Clock, ImageMessage, ImageMeta, codec
-from transmitter.senders import WS_FRAGMENT_BYTES, _fragments, payload_size
+from imgbench.wire import Clock, ImageMessage, ImageMeta, protowire
 
 
 def _meta(size: int, **overrides: object) -> ImageMeta:
@@ -32,38 +29,8 @@ def _meta(size: int, **overrides: object) -> ImageMeta:
     return ImageMeta(**fields)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("size", [0, 1, 127, 128, 16_383, 16_384, 2**21, 3 * 2**20 + 5])
-def test_parts_join_to_what_protobuf_serializes(size: int) -> None:
-    data = os.urandom(size)
-    meta = _meta(size, warmup=size % 2 == 0, scheduled_time_ns=size % 3)
-    head, body = wire.encode_image_parts(meta, data)
-    assert body is data  # not copied
-    reference = ImageMessage(
-        run_id=meta.run_id, protocol=meta.protocol, mode=meta.mode, sequence=meta.sequence,
-        total=meta.total, send_time_ns=meta.send_time_ns, clock=meta.clock,  # type: ignore[arg-type]
-        content_type=meta.content_type, sha256=meta.sha256, traceparent=meta.traceparent,
-        warmup=meta.warmup, scheduled_time_ns=meta.scheduled_time_ns,
-        repetition=meta.repetition, data=data,
-    ).SerializeToString()  # fmt: skip
-    assert head + body == reference == wire.encode_image(meta, data)
-    assert payload_size((head, body)) == len(reference)
-    decoded, payload = wire.decode_image(
-        reference, max_bytes=len(reference), protocol="websocket", mode="binary"
-    )
-    assert (decoded, payload) == (meta, data)
-
-
-def test_websocket_fragments_cover_the_message_in_order() -> None:
-    data = os.urandom(3 * WS_FRAGMENT_BYTES + 17)
-    head, body = wire.encode_image_parts(_meta(len(data)), data)
-    fragments = _fragments(head, body)
-    assert fragments[0] == head
-    assert all(len(f) <= WS_FRAGMENT_BYTES for f in fragments[1:])
-    assert b"".join(fragments) == head + data
-
-
 def _key(number: int, wire_type: int) -> bytes:
-    return codec._varint(number << 3 | wire_type)
+    return protowire.varint(number << 3 | wire_type)
 
 
 def _reference(raw: bytes) -> tuple[str, object]:
@@ -96,8 +63,8 @@ def _check_against_protobuf(raw: bytes) -> None:
 def test_decoding_agrees_with_protobuf_on_unusual_encodings() -> None:
     data = os.urandom(1000)
     head, body = wire.encode_image_parts(_meta(len(data)), data)
-    data_field = _key(15, 2) + codec._varint(len(body)) + body
-    other = _key(15, 2) + codec._varint(3) + b"old"
+    data_field = _key(15, 2) + protowire.varint(len(body)) + body
+    other = _key(15, 2) + protowire.varint(3) + b"old"
     unknown = (
         _key(14, 2) + b"\x03xyz" + _key(200, 0) + b"\x96\x01" + _key(201, 5) + b"abcd"
         + _key(202, 1) + b"12345678"
@@ -111,7 +78,7 @@ def test_decoding_agrees_with_protobuf_on_unusual_encodings() -> None:
         head + unknown + data_field + unknown,
         head + group + data_field,  # groups: protobuf decides
         head + _key(15, 0) + b"\x05",  # data with the wrong wire type
-        head + _key(15, 2) + codec._varint(len(body) + 5) + body,  # truncated
+        head + _key(15, 2) + protowire.varint(len(body) + 5) + body,  # truncated
         head + data_field[:-1],
         head + _key(15, 2),
         head + b"\xff" * 11,  # overlong varint
@@ -134,9 +101,35 @@ def test_decoding_agrees_with_protobuf_on_corrupted_bytes() -> None:
         _check_against_protobuf(bytes(mutated[:cut]))
 
 
-def test_the_payload_is_not_copied() -> None:
-    data = os.urandom(2**20)
-    raw = wire.encode_image(_meta(len(data)), data)
-    _, payload = wire.decode_image(raw, max_bytes=len(raw), protocol="websocket", mode="binary")
-    assert isinstance(payload, memoryview) and payload.obj is raw and payload.readonly
-    assert payload == data
+def test_varints_are_base_128_least_significant_group_first() -> None:
+    vectors = {0: b"\x00", 1: b"\x01", 127: b"\x7f", 128: b"\x80\x01", 300: b"\xac\x02",
+               16_383: b"\xff\x7f", 16_384: b"\x80\x80\x01",
+               2**63 - 1: b"\xff" * 8 + b"\x7f"}  # fmt: skip
+    for value, encoded in vectors.items():
+        assert protowire.varint(value) == encoded
+        # What protobuf reads back: send_time_ns (field 5, int64) as this varint.
+        assert ImageMessage.FromString(_key(5, 0) + encoded).send_time_ns == value
+
+
+def test_split_data_finds_the_last_data_field_and_keeps_the_rest() -> None:
+    head = _key(1, 2) + b"\x01r" + _key(4, 0) + b"\x05"
+    first = _key(15, 2) + b"\x03abc"
+    last = _key(15, 2) + b"\x02xy"
+    raw = first + head + last
+    assert protowire.split_data(raw) == (head, len(raw) - 2, len(raw))
+    assert protowire.split_data(head) == (head, 0, 0)  # no data field: an empty range
+    assert protowire.split_data(b"") == (b"", 0, 0)
+
+
+def test_split_data_gives_up_on_anything_unusual() -> None:
+    head = _key(1, 2) + b"\x01r"
+    for raw in (
+        head + _key(15, 2) + b"\x05abc",  # data longer than what is left
+        head + _key(1, 2) + b"\x09r",  # another field longer than what is left
+        head + _key(15, 0) + b"\x01",  # data with the wrong wire type
+        head + _key(300, 3),  # a group
+        head + b"\xff" * 10 + b"\x01",  # a key longer than 10 bytes
+        head + _key(2, 1) + b"1234567",  # a fixed64 one byte short
+        head + _key(2, 5) + b"123",  # a fixed32 one byte short
+    ):
+        assert protowire.split_data(raw) is None, raw

@@ -1,4 +1,4 @@
-"""Clock probes on the wire (contract revision 2): encode, decode, refuse."""
+"""Clock probes on the wire (contract revision 2): encode, decode, refuse; reading a clock."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from imgbench import wire
 from imgbench.errors import InvalidField
 from imgbench.v1.imgbench_pb2 import ImageMessage
-from imgbench.wire import names
+from imgbench.wire import names, validation
 
 
 def probe_meta(**kw: object) -> wire.ImageMeta:
@@ -126,7 +126,7 @@ def _info(**kw: object) -> wire.ProbeInfo:
 
 
 def test_probe_limits_are_inclusive() -> None:
-    assert wire.codec.MAX_ECHOED_EXCHANGES == 4096
+    assert validation.MAX_ECHOED_EXCHANGES == 4096
     many = tuple(wire.Exchange(i, 0, 1, 2, 3, 4) for i in range(4096))
     got = _probe_decode(probe_meta(probe=_info(completed=many, boot_id="b" * 64)))
     assert got.probe is not None
@@ -187,3 +187,11 @@ def test_probe_transport_mismatch_names_both_sides() -> None:
         _probe_decode(probe_meta(protocol="grpc", mode="chunked"), protocol="grpc", mode="chunked")
     got = _probe_decode(probe_meta(protocol="grpc", mode="stream"), protocol="grpc", mode="stream")
     assert got.mode == "stream"
+
+
+def test_read_clock_uses_the_named_clock() -> None:
+    before = time.monotonic_ns()
+    assert before <= wire.read_clock(wire.Clock.CLOCK_MONOTONIC) <= time.monotonic_ns()
+    assert abs(wire.read_clock(wire.Clock.CLOCK_REALTIME) - time.time_ns()) < 10**9
+    with pytest.raises(InvalidField, match=r"^unknown clock 0$"):
+        wire.read_clock(0)
