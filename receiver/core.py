@@ -38,9 +38,7 @@ from imgbench.observe.tracing import context_from_traceparent, span_attributes, 
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import ImageMeta
 from imgbench.wire.names import PUSH_MODE
-from receiver.runs import RunRecord, _sample_dict, correct
-from receiver.step import (
-    MAX_PROBES_PER_RECORD,
+from receiver.events import (
     Assembled,
     ClockEstimated,
     ClockEstimateRefused,
@@ -49,7 +47,6 @@ from receiver.step import (
     IntegrityFailed,
     Outcome,
     ProbeAnswered,
-    ReceiverStep,
     Refused,
     RunCompleted,
     RunEvicted,
@@ -59,6 +56,8 @@ from receiver.step import (
     WarmupReceived,
     error_ack,
 )
+from receiver.runs import RunRecord, _sample_dict, correct
+from receiver.step import MAX_PROBES_PER_RECORD, ReceiverStep
 
 __all__ = [
     "MAX_PROBES_PER_RECORD",

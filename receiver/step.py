@@ -5,8 +5,9 @@ decided here, without sockets, event loop, telemetry or files: decoding and
 validation, the run table's bookkeeping (:mod:`receiver.runs`), the duplicate
 check, the clock check (a send time "in the future" is refused, reason
 ``clock``), the integrity check, clock probes and run completion. The result
-is an :class:`Outcome`: the Ack bytes to send back and the list of
-:data:`Event` values that happened. :class:`receiver.core.ReceiverCore` (the
+is an :class:`~receiver.events.Outcome`: the Ack bytes to send back and the list
+of :data:`~receiver.events.Event` values that happened (the types live in
+:mod:`receiver.events`). :class:`receiver.core.ReceiverCore` (the
 edge) applies the events -- metrics, spans, logs, saves -- and is the only
 place that knows about telemetry; the transports call the edge.
 
@@ -51,193 +52,33 @@ from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import ClockError, DuplicateImage, InvalidField, WireError, WrongFrameType
 from imgbench.measure.clock import Probe, estimate_run
-from imgbench.measure.results import NS, Figures, Sample, compute_figures
+from imgbench.measure.results import NS, Sample, compute_figures
 from imgbench.wire import Clock, ImageMeta
 from imgbench.wire.validation import MAX_ECHOED_EXCHANGES
+from receiver.events import (
+    Assembled,
+    ClockEstimated,
+    ClockEstimateRefused,
+    Event,
+    ImageReceived,
+    IntegrityFailed,
+    Message,
+    Outcome,
+    ProbeAnswered,
+    Refused,
+    RunCompleted,
+    RunEvicted,
+    SampleRecorded,
+    SaveImage,
+    Stamp,
+    WarmupReceived,
+    error_ack,
+)
 from receiver.runs import RunGroup, RunRecord, RunTable
 
 #: Echoed clock probe exchanges one run record keeps (512 groups of 8: far more than a
 #: run sends); beyond, probes are refused (reason ``clock``).
 MAX_PROBES_PER_RECORD = MAX_ECHOED_EXCHANGES
-
-
-@dataclass(frozen=True, slots=True)
-class Stamp:
-    """Receive-complete time on both clocks; the message says which one counts."""
-
-    monotonic_ns: int
-    realtime_ns: int
-
-    @classmethod
-    def now(cls) -> Stamp:
-        return cls(time.monotonic_ns(), time.time_ns())
-
-    def on(self, clock: int) -> int:
-        return self.monotonic_ns if clock == Clock.CLOCK_MONOTONIC else self.realtime_ns
-
-
-@dataclass(frozen=True, slots=True)
-class Assembled:
-    """An image reassembled from ``Receiver.Upload`` chunks, already validated."""
-
-    meta: ImageMeta
-    data: bytes | memoryview
-    message_bytes: int
-
-
-#: What a transport hands over: a binary or text message, or a reassembled upload.
-Message = bytes | str | Assembled
-
-# -- events ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """The message was refused; ``error.reason`` is the counted reason."""
-
-    protocol: str
-    error: WireError
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeAnswered:
-    """A clock probe was answered (the reply is the outcome's ack)."""
-
-    protocol: str
-    mode: str
-    run_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunEvicted:
-    """A run was evicted from the table to make room; ``state``: finished or abandoned."""
-
-    state: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClockEstimateRefused:
-    """Echoed probes did not give an estimate (reported once per distinct ``detail``)."""
-
-    run_id: str
-    protocol: str
-    mode: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClockEstimated:
-    """The clock estimate of a complete record changed (a probe group after its last image)."""
-
-    protocol: str
-    mode: str
-    clock: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ImageReceived:
-    """An image passed every check up to hashing: the receive span's figures.
-
-    Times in ns. ``shift`` is subtracted from this receiver's wall-clock span
-    times to put them on the transmitter's wall clock (see
-    :meth:`ReceiverStep.span_shift`); ``clock_attributes`` go on the span.
-    """
-
-    meta: ImageMeta
-    stamp: Stamp
-    image_bytes: int
-    raw_ns: int
-    transmission_ns: int
-    checksum_ok: bool
-    shift: int
-    clock_attributes: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class IntegrityFailed:
-    """Length or SHA-256 did not match: counted, never a sample."""
-
-    meta: ImageMeta
-    image_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class WarmupReceived:
-    """A warm-up image (counted, not measured)."""
-
-    meta: ImageMeta
-
-
-@dataclass(frozen=True, slots=True)
-class SampleRecorded:
-    """A measured image was added to its run record; ``transmission_s`` in seconds."""
-
-    meta: ImageMeta
-    sample: Sample
-    transmission_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class RunCompleted:
-    """A record received all its images; its figures, per-sample times and clock."""
-
-    run_id: str
-    protocol: str
-    mode: str
-    repetition: int
-    figures: Figures
-    transmissions: list[tuple[int, float]]
-    clock: dict[str, Any]
-    integrity_failures: int
-
-
-@dataclass(frozen=True, slots=True)
-class SaveImage:
-    """``--save-dir`` is set: the edge writes ``data`` after the ack (never inside the path)."""
-
-    meta: ImageMeta
-    data: bytes | memoryview
-
-
-Event = (
-    Refused
-    | ProbeAnswered
-    | RunEvicted
-    | ClockEstimateRefused
-    | ClockEstimated
-    | ImageReceived
-    | IntegrityFailed
-    | WarmupReceived
-    | SampleRecorded
-    | RunCompleted
-    | SaveImage
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one message produced: the bytes to answer with and what happened, in order.
-
-    ``error`` is set (and ``ack`` is :func:`error_ack` of it, the last event a
-    :class:`Refused`) when the message was refused; ``meta`` is None when it
-    could not be decoded.
-    """
-
-    #: The Ack bytes, or for a clock probe the function that serialises its reply.
-    answer: bytes | Callable[[], bytes]
-    events: tuple[Event, ...]
-    meta: ImageMeta | None = None
-    error: WireError | None = None
-
-    @property
-    def ack(self) -> bytes:
-        """The bytes to send back.
-
-        A probe reply is serialised when this is read, reading t3 then: the edge
-        reads it after recording the events, just before sending, so that t3 is
-        as late as possible (each read reads the clock again).
-        """
-        return self.answer() if callable(self.answer) else self.answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,19 +108,6 @@ class NeedsDigest:
     @property
     def data(self) -> bytes | memoryview:
         return self.decoded.data
-
-
-def error_ack(exc: WireError) -> bytes:
-    """The Ack answering a refused message: ``error`` is ``"<reason>: <detail>"``."""
-    return wire.encode_ack(
-        sequence=0,
-        receive_time_ns=0,
-        bytes_received=0,
-        checksum_ok=False,
-        transmission_ns=0,
-        warmup=False,
-        error=f"{exc.reason}: {exc}",
-    )
 
 
 class ReceiverStep:

@@ -54,8 +54,9 @@ def test_pure_packages_import_no_socket_or_event_loop_io() -> None:
     assert offenders == []
 
 
-#: The receiver's sans-I/O step and the run table it keeps: no I/O, no telemetry.
-SANS_IO = ("receiver/step.py", "receiver/runs.py")
+#: The receiver's sans-I/O step, the values it takes and gives, and the run table it
+#: keeps: no I/O, no telemetry.
+SANS_IO = ("receiver/step.py", "receiver/events.py", "receiver/runs.py")
 NO_IO_OR_TELEMETRY = {"asyncio", "socket", "ssl", "selectors", "subprocess", "grpc",
                       "websockets", "prometheus_client", "opentelemetry", "structlog",
                       "imgbench.observe", "imgbench.runtime", "receiver.core", "receiver.ws",
@@ -95,9 +96,10 @@ def test_importing_the_receiver_step_loads_no_io_or_telemetry_module() -> None:
     import subprocess
     import sys
 
-    code = "import sys, receiver.step; print('\\n'.join(sorted(sys.modules)))"
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert "receiver.step" in out
-    assert [m for m in out if _forbidden(m)] == []
+    for module in ("receiver.events", "receiver.step"):
+        code = f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))"
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert module in out
+        assert [m for m in out if _forbidden(m)] == [], module

@@ -13,16 +13,13 @@ from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import WireError
 from imgbench.measure.results import Sample, compute_figures
 from imgbench.wire import names
-from receiver.step import (
+from receiver.events import (
     Assembled,
     ClockEstimated,
-    Decoded,
     ImageReceived,
     IntegrityFailed,
-    NeedsDigest,
     Outcome,
     ProbeAnswered,
-    ReceiverStep,
     Refused,
     RunCompleted,
     RunEvicted,
@@ -32,6 +29,7 @@ from receiver.step import (
     WarmupReceived,
     error_ack,
 )
+from receiver.step import Decoded, NeedsDigest, ReceiverStep
 
 IMAGE = b"\x89PNG" + bytes(range(256)) * 4
 SHA = wire.digest(IMAGE)
