@@ -31,9 +31,9 @@ from opentelemetry.trace import Tracer
 from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import WireError
-from imgbench.measure.results import NS, Sample, compute_figures
+from imgbench.measure.results import NS, Figures, Sample, compute_figures
 from imgbench.observe.logs import LimitedWarnings, LogLimiter, get_logger
-from imgbench.observe.metrics import ReceiverMetrics, labels_of
+from imgbench.observe.metrics import PER_IMAGE_SERIES, ReceiverMetrics, labels_of
 from imgbench.observe.tracing import context_from_traceparent, span_attributes, span_kinds
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import ImageMeta
@@ -43,6 +43,7 @@ from receiver.events import (
     ClockEstimated,
     ClockEstimateRefused,
     Event,
+    FiguresDue,
     ImageReceived,
     IntegrityFailed,
     Outcome,
@@ -105,6 +106,8 @@ class ReceiverCore:
         self.step = ReceiverStep(settings, boot_id=boot_id())
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._background: set[asyncio.Task[None]] = set()
+        #: Figures being computed off the loop, by ``id(record)`` (see :meth:`settle`).
+        self._figures: dict[int, tuple[RunRecord, asyncio.Task[None]]] = {}
         #: Bound ports by protocol (set by the server once listening): ``server.port`` on spans.
         self.ports: dict[str, int] = {}
         #: Warnings a client can provoke at will go through this: a flood of bad input
@@ -246,7 +249,12 @@ class ReceiverCore:
         elif isinstance(event, SampleRecorded):
             self._sample_recorded(event, span)
         elif isinstance(event, RunCompleted):
-            self._run_completed(event)
+            if event.figures is not None:
+                self._run_completed(event, event.figures, event.transmissions)
+            elif event.record is not None:
+                self._figures_later(event.record, event.record.figures_version, event)
+        elif isinstance(event, FiguresDue):
+            self._figures_later(event.record, event.version, None)
         elif isinstance(event, SaveImage) and self.settings.save_dir is not None:
             self._save_later(event.meta, event.data)
 
@@ -271,9 +279,48 @@ class ReceiverCore:
             transmission_s=seconds,
         )
 
-    def _run_completed(self, event: RunCompleted) -> None:
-        figures = event.figures
-        self.metrics.run_completed(event.protocol, event.mode, figures, event.transmissions)
+    def _figures_later(self, record: RunRecord, version: int, event: RunCompleted | None) -> None:
+        """Compute a large record's figures in a worker thread, then publish them.
+
+        On the loop they would stall every transport (200,000 samples: about a
+        second) and delay the last image's ack; the record is complete, so its
+        samples no longer change while the thread reads them. A newer
+        computation (a clock estimate arriving meanwhile) supersedes this one:
+        the figures are kept only if ``record.figures_version`` is still ``version``.
+        """
+
+        async def compute() -> None:
+            figures, transmissions = await asyncio.to_thread(record.summary, PER_IMAGE_SERIES)
+            if record.figures_version == version:
+                record.figures = figures
+            if event is not None:
+                self._run_completed(event, figures, transmissions)
+
+        task = asyncio.get_running_loop().create_task(compute())
+        self._figures[id(record)] = (record, task)
+        self._background.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._background.discard(task)
+            if self._figures.get(id(record), (None, None))[1] is task:
+                del self._figures[id(record)]
+            if not task.cancelled() and task.exception() is not None:
+                log.error("run figures failed", run_id=record.run_id, detail=repr(task.exception()))
+
+        task.add_done_callback(done)
+
+    async def settle(self, record: RunRecord) -> None:
+        """Wait until a complete record's figures, if being computed, are on the record."""
+        while record.completed_at is not None and record.figures is None:
+            pending = self._figures.get(id(record))
+            if pending is None or pending[0] is not record:
+                return
+            await asyncio.shield(pending[1])
+
+    def _run_completed(
+        self, event: RunCompleted, figures: Figures, transmissions: list[tuple[int, float]]
+    ) -> None:
+        self.metrics.run_completed(event.protocol, event.mode, figures, transmissions)
         self.metrics.clock_estimated(event.protocol, event.mode, event.clock)
         # The canonical log line of a run: the three figures in one place, with the run's
         # trace when its context came with the connection (see run_trace_ids).

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from imgbench import wire
 from imgbench.errors import WireError
 from imgbench.measure.results import Figures, Sample
 from imgbench.wire import Clock, ImageMeta
+
+if TYPE_CHECKING:  # a reference only: the edge computes a large record's figures
+    from receiver.runs import RunRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,16 +142,31 @@ class SampleRecorded:
 
 @dataclass(frozen=True, slots=True)
 class RunCompleted:
-    """A record received all its images; its figures, per-sample times and clock."""
+    """A record received all its images; its figures, per-sample times and clock.
+
+    ``figures`` is None (and ``transmissions`` empty) for a record above
+    :data:`receiver.runs.INLINE_FIGURES` samples: the edge computes them off the
+    event loop with ``record.summary()``.
+    """
 
     run_id: str
     protocol: str
     mode: str
     repetition: int
-    figures: Figures
+    figures: Figures | None
     transmissions: list[tuple[int, float]]
     clock: dict[str, Any]
     integrity_failures: int
+    record: RunRecord | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FiguresDue:
+    """A large complete record's figures were cleared (new clock estimate): recompute them
+    off the loop (``record.summary()``), keeping them if ``figures_version`` is ``version``."""
+
+    record: RunRecord
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +188,7 @@ Event = (
     | WarmupReceived
     | SampleRecorded
     | RunCompleted
+    | FiguresDue
     | SaveImage
 )
 

@@ -39,6 +39,10 @@ if TYPE_CHECKING:  # the table itself stays free of telemetry (see receiver.step
 
 #: How many evicted run ids are remembered so that late messages for them are refused.
 EVICTED_MEMORY = 4096
+#: A complete record of up to this many samples gets its figures computed inline (under
+#: a few ms); a larger one's are computed off the event loop by the edge
+#: (:meth:`RunRecord.summary` in a worker thread; 200,000 samples take about a second).
+INLINE_FIGURES = 2000
 
 RecordKey = tuple[str, str, int]  # protocol, mode, repetition
 
@@ -75,6 +79,9 @@ class RunRecord:
     #: Whether samples were inserted in sequence order (the usual case): then the
     #: dict's own order is sorted and reading the record needs no sort.
     in_order: bool = True
+    #: Bumped whenever the figures of a complete record become due (completion, a new
+    #: clock estimate), so that a computation started earlier never overwrites them.
+    figures_version: int = 0
 
     def add(self, sample: Sample) -> None:
         if self.samples and sample.sequence < next(reversed(self.samples)):
@@ -93,10 +100,35 @@ class RunRecord:
         """
         return correct(self.clock, [self.samples[k] for k in self.sequences()])
 
-    def refresh_figures(self) -> None:
-        """Recompute the cached figures of a complete record (the estimate changed)."""
-        if self.completed_at is not None and self.samples:
-            self.figures = compute_figures(self.corrected())
+    def refresh_figures(self) -> bool:
+        """Recompute the cached figures of a complete record (the estimate changed).
+
+        Returns False when the record is above :data:`INLINE_FIGURES`: then
+        ``figures`` is cleared and left to the caller to compute off the loop
+        (:meth:`summary`, then set it if ``figures_version`` is unchanged).
+        """
+        if self.completed_at is None or not self.samples:
+            return True
+        self.figures_version += 1
+        if len(self.samples) > INLINE_FIGURES:
+            self.figures = None
+            return False
+        self.figures = compute_figures(self.corrected())
+        return True
+
+    def summary(self, per_image_below: int) -> tuple[Figures, list[tuple[int, float]]]:
+        """The figures of a complete record and ``(sequence, transmission_s)`` of its
+        samples numbered below ``per_image_below``.
+
+        Reads the record only: safe in a worker thread once the record is complete
+        (its samples no longer change; a new clock estimate replaces ``clock``
+        whole, and bumps ``figures_version``).
+        """
+        samples = self.corrected()
+        transmissions = [
+            (s.sequence, s.transmission_s) for s in samples if s.sequence < per_image_below
+        ]
+        return compute_figures(samples), transmissions
 
     def clock_dict(self) -> dict[str, Any]:
         """``status`` (shared / corrected / uncorrected), ``why``, and the estimate."""

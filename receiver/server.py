@@ -167,6 +167,7 @@ class ReceiverServer:
         for index, record in enumerate(records):
             if index:
                 parts.append(b", ")
+            await self.core.settle(record)  # a large run's figures, computed off the loop
             parts.extend(await record_json(record))
         parts.append(b"]}\n")
         return Response(200, parts=tuple(parts), content_type="application/json")

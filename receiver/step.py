@@ -60,6 +60,7 @@ from receiver.events import (
     ClockEstimated,
     ClockEstimateRefused,
     Event,
+    FiguresDue,
     ImageReceived,
     IntegrityFailed,
     Message,
@@ -74,7 +75,7 @@ from receiver.events import (
     WarmupReceived,
     error_ack,
 )
-from receiver.runs import RunGroup, RunRecord, RunTable
+from receiver.runs import INLINE_FIGURES, RunGroup, RunRecord, RunTable
 
 #: Echoed clock probe exchanges one run record keeps (512 groups of 8: far more than a
 #: run sends); beyond, probes are refused (reason ``clock``).
@@ -257,8 +258,13 @@ class ReceiverStep:
             record.clock, record.clock_error = None, str(exc)
             return events
         if record.completed_at is not None:
-            record.refresh_figures()  # a final probe group arrives after the last image
-            return [ClockEstimated(record.protocol, record.mode, record.clock_dict())]
+            # A final probe group arrives after the last image.
+            estimated: list[Event] = [
+                ClockEstimated(record.protocol, record.mode, record.clock_dict())
+            ]
+            if not record.refresh_figures():
+                estimated.append(FiguresDue(record, record.figures_version))
+            return estimated
         return []
 
     # -- phase 2: admission (run table, duplicate, clock) -----------------------
@@ -435,17 +441,22 @@ class ReceiverStep:
 
     def _complete(self, record: RunRecord) -> RunCompleted:
         record.completed_at = self._wall_time()
-        samples = record.corrected()
-        figures = record.figures = compute_figures(samples)
+        record.figures_version += 1
+        figures, transmissions = None, []
+        if len(record.samples) <= INLINE_FIGURES:
+            samples = record.corrected()
+            figures = record.figures = compute_figures(samples)
+            transmissions = [(s.sequence, s.transmission_s) for s in samples]
         return RunCompleted(
             run_id=record.run_id,
             protocol=record.protocol,
             mode=record.mode,
             repetition=record.repetition,
             figures=figures,
-            transmissions=[(s.sequence, s.transmission_s) for s in samples],
+            transmissions=transmissions,
             clock=record.clock_dict(),
             integrity_failures=record.integrity_failures,
+            record=record,
         )
 
     def is_complete(self, meta: ImageMeta) -> bool:

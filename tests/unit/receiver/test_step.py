@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+import receiver.runs
+import receiver.step
 from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import WireError
@@ -145,6 +147,30 @@ def test_the_last_image_completes_the_run_with_its_figures() -> None:
     assert step.is_complete(second)
     (record,) = step.runs.records("run-1")
     assert record.completed_at == 1234.5
+
+
+def test_a_large_run_leaves_its_figures_to_the_edge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above INLINE_FIGURES samples the step does not compute figures on the caller's loop."""
+    monkeypatch.setattr(receiver.step, "INLINE_FIGURES", 1)
+    monkeypatch.setattr(receiver.runs, "INLINE_FIGURES", 1)
+    step = new_step()
+    first, second = meta(sequence=0), meta(sequence=1)
+    send(step, first)
+    outcome = send(step, second)
+    done = outcome.events[-1]
+    assert isinstance(done, RunCompleted)
+    (record,) = step.runs.records("run-1")
+    assert done.figures is None and done.transmissions == [] and done.record is record
+    assert record.completed_at == 1234.5 and record.figures is None
+    assert record.figures_version == 1
+    # What the edge runs in a worker thread: the same figures the inline path gives.
+    figures, transmissions = record.summary(per_image_below=1)
+    assert figures == compute_figures(record.corrected()) and figures.images == 2
+    assert transmissions == [(0, 0.002)]
+    # A new clock estimate clears them again, under a new version (an older
+    # computation finishing later must not overwrite the newer one).
+    assert record.refresh_figures() is False
+    assert record.figures is None and record.figures_version == 2
 
 
 def test_a_checksum_mismatch_is_counted_never_a_sample() -> None:
