@@ -99,6 +99,7 @@ class ReceiverServer:
             # not: its (tiny) handler runs on the service's loop, so a liveness probe
             # still fails when that loop is stuck.
             thread_safe=THREAD_SAFE_ROUTES | {"/stats", "/stats/reset-peak"},
+            on_refusal=lambda status: self.metrics.http_refused("api", status),
         )
         with _binding("http_port", s.bind, s.http_port):
             await self._http.start()

@@ -61,6 +61,7 @@ class WebSocketAdapter:
             # Accepted when the client offers it; the transmitter decides (off by default).
             compression="deflate",
             process_request=self._check_path,
+            process_response=self._count_refusal,
             ping_interval=20,
             ping_timeout=60,
         )
@@ -69,6 +70,14 @@ class WebSocketAdapter:
         if request.path.split("?", 1)[0] not in PATHS:
             return connection.respond(404, "unknown path: use /v1/images or /v1/images/json\n")
         return None
+
+    def _count_refusal(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> None:
+        # A handshake websockets (or _check_path) refused: bad headers, unknown path. A
+        # request too broken to parse is answered 400 by websockets before this hook.
+        if response.status_code != 101:
+            self.core.metrics.http_refused("websocket", response.status_code)
 
     async def _handler(self, connection: ServerConnection) -> None:
         assert connection.request is not None

@@ -63,6 +63,9 @@ TRANSMISSION_BUCKETS: Final = (
 
 #: Why the receiver refused a message (``imgbench_rejected_messages_total``).
 REJECT_REASONS: Final = tuple(cls.reason for cls in WIRE_ERRORS)
+#: ``status`` values of ``imgbench_http_refusals_total``; any other error status is "other".
+HTTP_REFUSAL_STATUSES: Final = ("400", "401", "403", "404", "405", "413", "426", "500",
+                                "501", "503")  # fmt: skip
 #: Kinds of rate-limited receiver warnings (``imgbench_log_lines_suppressed_total{kind}``).
 LOG_KINDS: Final = (*REJECT_REASONS, "disconnect", "integrity", "clock_estimate", "subscription")
 #: Why the transmitter failed to deliver an image (``imgbench_send_errors_total``).
@@ -257,6 +260,14 @@ class ReceiverMetrics:
             ("kind",),
             registry=r,
         )
+        self.http_refusals = Counter(
+            "imgbench_http_refusals",
+            "HTTP requests answered with an error status, by server (api: the HTTP API;"
+            " websocket: a refused WebSocket handshake) and status (HTTP_REFUSAL_STATUSES,"
+            " else other).",
+            ("server", "status"),
+            registry=r,
+        )
         self.disconnects = Counter(
             "imgbench_disconnects",
             "Connections or streams that ended abnormally (no clean close), e.g. mid-run.",
@@ -330,6 +341,11 @@ class ReceiverMetrics:
     def clock_estimated(self, protocol: str, mode: str, clock: dict[str, object]) -> None:
         """Publish a completed run's clock estimate (again when a later probe group refines it)."""
         self.run.clock_estimated(protocol, mode, clock)
+
+    def http_refused(self, server: str, status: int) -> None:
+        """Count an HTTP error answer (thread-safe: the API runs on its own thread)."""
+        label = str(status) if str(status) in HTTP_REFUSAL_STATUSES else "other"
+        self.http_refusals.labels(server, label).inc()
 
     def run_completed(
         self, protocol: str, mode: str, figures: Figures, per_image: list[tuple[int, float]]

@@ -113,7 +113,9 @@ class HttpServer:
         port: int,
         *,
         thread_safe: Collection[str] = THREAD_SAFE_ROUTES,
+        on_refusal: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_refusal(status)`` is called (on the HTTP thread) for every answer >= 400."""
         self._routes = [
             (
                 method,
@@ -125,6 +127,7 @@ class HttpServer:
         ]
         self._host = host
         self._port = port
+        self._on_refusal = on_refusal
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._owner: asyncio.AbstractEventLoop | None = None
@@ -184,6 +187,8 @@ class HttpServer:
                 response = await asyncio.wait_for(self._handle(reader), READ_TIMEOUT)
             except TimeoutError:
                 response = Response.text("request timeout\n", 400)
+            if response.status >= 400 and self._on_refusal is not None:
+                self._on_refusal(response.status)
             head = (
                 f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}\r\n"
                 f"Content-Type: {response.content_type}\r\n"
