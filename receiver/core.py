@@ -55,20 +55,11 @@ from receiver.events import (
     SaveImage,
     Stamp,
     WarmupReceived,
-    error_ack,
 )
 from receiver.runs import RunRecord, _sample_dict, correct
-from receiver.step import MAX_PROBES_PER_RECORD, ReceiverStep
+from receiver.step import ReceiverStep
 
-__all__ = [
-    "MAX_PROBES_PER_RECORD",
-    "Assembled",
-    "ReceiverCore",
-    "Stamp",
-    "error_ack",
-    "record_json",
-    "save_path",
-]
+__all__ = ["ReceiverCore", "record_json", "save_path"]
 
 log = get_logger("receiver")
 

@@ -36,7 +36,8 @@ from imgbench.errors import (
 )
 from imgbench.observe.metrics import ReceiverMetrics
 from imgbench.wire import ImageMeta, names
-from receiver.core import Assembled, ReceiverCore, Stamp, error_ack
+from receiver.core import ReceiverCore
+from receiver.events import Assembled, Stamp, error_ack
 
 PROTOCOL = "grpc"
 

@@ -39,7 +39,8 @@ from imgbench.observe.logs import get_logger
 from imgbench.runtime.http import Request, Response
 from imgbench.wire import ImageMeta
 from imgbench.wire.names import GRPC_HEADROOM, PUSH_MODE, SUBSCRIBE, WS_HEADROOM, WS_PUSH_PATH
-from receiver.core import ReceiverCore, Stamp, error_ack
+from receiver.core import ReceiverCore
+from receiver.events import Stamp, error_ack
 
 log = get_logger("receiver")
 

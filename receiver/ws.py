@@ -31,7 +31,8 @@ from imgbench.errors import (
     WrongFrameType,
 )
 from imgbench.wire.names import WS_HEADROOM
-from receiver.core import ReceiverCore, Stamp, error_ack
+from receiver.core import ReceiverCore
+from receiver.events import Stamp, error_ack
 
 PATHS = {"/v1/images": "binary", "/v1/images/json": "json"}
 PROTOCOL = "websocket"

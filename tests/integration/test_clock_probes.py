@@ -319,7 +319,7 @@ async def test_an_offset_transmitter_clock_is_estimated_corrected_and_spans_move
 async def test_echoed_probe_exchanges_per_run_are_bounded(live_receiver: LiveReceiver) -> None:
     """A client echoing ever new exchanges cannot grow the receiver's memory: beyond
     MAX_PROBES_PER_RECORD per run, probes are refused (reason clock), counted."""
-    from receiver.core import MAX_PROBES_PER_RECORD
+    from receiver.step import MAX_PROBES_PER_RECORD
 
     def probe(first_id: int, count: int) -> bytes:
         fake = tuple(
