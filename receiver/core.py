@@ -346,6 +346,19 @@ class ReceiverCore:
             exc.reason, "message rejected", protocol=protocol, reason=exc.reason, detail=str(exc)
         )
 
+    def unauthenticated(self, transport: str) -> None:
+        """Count and log a request refused for a missing or wrong bearer token."""
+        self.metrics.unauthenticated.labels(transport).inc()
+        self.log_unauthenticated(transport)
+
+    def log_unauthenticated(self, transport: str) -> None:
+        """The (rate-limited) warning of a refused request; on the event loop thread."""
+        self.warnings.warning(
+            "unauthenticated",
+            "request refused: missing or wrong bearer token",
+            transport=transport,
+        )
+
     # -- runs ----------------------------------------------------------------
 
     def is_complete(self, meta: ImageMeta) -> bool:

@@ -35,6 +35,8 @@ from imgbench.errors import (
     WireError,
 )
 from imgbench.observe.metrics import ReceiverMetrics
+from imgbench.security.guards import TokenInterceptor
+from imgbench.security.tls import tls_of
 from imgbench.wire import ImageMeta, names
 from receiver.core import ReceiverCore
 from receiver.events import Assembled, Stamp, error_ack
@@ -51,8 +53,11 @@ class GrpcAdapter:
 
     async def start(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
         limit = self.core.settings.max_message_bytes + names.GRPC_HEADROOM
-        interceptors = []
+        interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
         settings = self.core.settings
+        if settings.token:
+            # First: a refused call reaches no other interceptor and no method.
+            interceptors.append(TokenInterceptor(settings.token, self.core.unauthenticated))
         if (
             self._tracer_provider is not None
             and settings.telemetry
@@ -86,7 +91,13 @@ class GrpcAdapter:
                 ),
             )
         )
-        bound = server.add_insecure_port(f"{host}:{port}")
+        tls = tls_of(settings, server=True)
+        address = f"{host}:{port}"
+        bound = (
+            server.add_secure_port(address, tls.grpc_server_credentials())
+            if tls is not None
+            else server.add_insecure_port(address)
+        )
         if bound == 0:
             raise OSError(f"cannot bind gRPC to {host}:{port}")
         await server.start()

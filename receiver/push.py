@@ -37,6 +37,8 @@ from websockets.frames import CloseCode
 from imgbench.errors import OversizedMessage, WireError, WrongFrameType
 from imgbench.observe.logs import get_logger
 from imgbench.runtime.http import Request, Response
+from imgbench.security import guards
+from imgbench.security.tls import tls_of
 from imgbench.wire import ImageMeta
 from imgbench.wire.names import GRPC_HEADROOM, PUSH_MODE, SUBSCRIBE, WS_HEADROOM, WS_PUSH_PATH
 from receiver.core import ReceiverCore
@@ -56,7 +58,9 @@ class Subscriptions:
     async def request(self, request: Request) -> Response:
         """``POST /v1/subscriptions``: validate, then subscribe in the background."""
         try:
-            protocol, target, traceparent = _parse(request.body)
+            protocol, target, traceparent = _parse(
+                request.body, tls=self.core.settings.tls_on
+            )
         except ValueError as exc:
             self.core.metrics.subscription_refusals.labels("invalid").inc()
             self.core.warnings.warning(
@@ -96,16 +100,24 @@ class Subscriptions:
         structlog.contextvars.bind_contextvars(
             protocol=protocol, mode=PUSH_MODE, connection_traceparent=traceparent
         )
-        limit = self.core.settings.max_message_bytes
+        settings = self.core.settings
+        limit = settings.max_message_bytes
+        tls = tls_of(settings, server=True)
+        headers = guards.headers(settings.token)
+        if traceparent:
+            headers["traceparent"] = traceparent
         last: ImageMeta | None = None
         try:
             async with connect(
                 url,
+                # wss:// (checked by _parse): the push server is verified as the
+                # transmitter verifies the receiver (IMGBENCH_TLS_CA or the system store).
+                ssl=tls.client_context() if tls is not None else None,
                 max_size=limit + WS_HEADROOM,  # the core enforces the exact limit
                 max_queue=self.core.settings.ws_max_queue,
                 # Offered; the transmitter (the server) decides, as it does for uploads.
                 compression="deflate",
-                additional_headers={"traceparent": traceparent} if traceparent else None,
+                additional_headers=headers or None,
                 open_timeout=10,
                 proxy=None,
                 ping_interval=20,
@@ -165,17 +177,24 @@ class Subscriptions:
                 yield ack
 
         last: ImageMeta | None = None
-        channel = grpc.aio.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_receive_message_length", limit),
-                ("grpc.max_send_message_length", limit),
-            ],
-            interceptors=interceptors,
+        options = [
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ]
+        tls = tls_of(settings, server=True)
+        channel = (
+            grpc.aio.secure_channel(
+                target, tls.grpc_channel_credentials(), options=options, interceptors=interceptors
+            )
+            if tls is not None
+            else grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
         )
+        metadata = guards.metadata(settings.token)
+        if traceparent:
+            metadata += (("traceparent", traceparent),)
         try:
             call = channel.stream_stream(SUBSCRIBE, None, None)(
-                requests(), metadata=(("traceparent", traceparent),) if traceparent else None
+                requests(), metadata=metadata or None
             )
             async for message in call:
                 stamp = Stamp.now()
@@ -225,8 +244,10 @@ class Subscriptions:
         )
 
 
-def _parse(body: bytes) -> tuple[str, str, str]:
-    """``(protocol, target, traceparent)`` of a subscription request; ValueError says why."""
+def _parse(body: bytes, *, tls: bool = False) -> tuple[str, str, str]:
+    """``(protocol, target, traceparent)`` of a subscription request; ValueError says why.
+
+    With TLS on, a WebSocket target must be ``wss://`` (never a silent downgrade)."""
     try:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -241,8 +262,9 @@ def _parse(body: bytes) -> tuple[str, str, str]:
         raise ValueError("target and traceparent must be strings (target <= 300 characters)")
     if protocol == "websocket":
         parts = urlsplit(target)
-        if parts.scheme != "ws" or parts.path != WS_PUSH_PATH or not parts.hostname:
-            raise ValueError(f"a WebSocket target is ws://HOST:PORT{WS_PUSH_PATH}")
+        scheme = "wss" if tls else "ws"
+        if parts.scheme != scheme or parts.path != WS_PUSH_PATH or not parts.hostname:
+            raise ValueError(f"a WebSocket target is {scheme}://HOST:PORT{WS_PUSH_PATH}")
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError as exc:

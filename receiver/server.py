@@ -35,6 +35,8 @@ from imgbench.runtime.http import (
     metrics_handler,
 )
 from imgbench.runtime.lifecycle import Lifecycle, write_ready_file
+from imgbench.security.guards import warn_clear_token
+from imgbench.security.tls import tls_of
 from receiver.core import ReceiverCore, record_json
 from receiver.grpc_server import GrpcAdapter
 from receiver.push import Subscriptions
@@ -53,6 +55,8 @@ class ReceiverServer:
         tracing: TracerProvider | None = None,
     ) -> None:
         self.settings = settings
+        # Read and checked now: a bad certificate or key stops the start-up (exit 2).
+        self.tls = tls_of(settings, server=True)
         self.metrics = metrics if metrics is not None else ReceiverMetrics()
         self.tracer_provider = tracing if tracing is not None else tracer_provider(SERVICE_NAME)
         self.core = ReceiverCore(
@@ -62,6 +66,7 @@ class ReceiverServer:
         self._ws: Server | None = None
         self._grpc: grpc.aio.Server | None = None
         self._http: HttpServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.ports: dict[str, int] = {}
 
     async def start(self) -> None:
@@ -75,6 +80,7 @@ class ReceiverServer:
 
     async def _bind(self) -> None:
         s = self.settings
+        self._loop = asyncio.get_running_loop()
         with _binding("ws_port", s.bind, s.ws_port):
             self._ws = await WebSocketAdapter(self.core).start(s.bind, s.ws_port)
         with _binding("grpc_port", s.bind, s.grpc_port):
@@ -100,6 +106,9 @@ class ReceiverServer:
             # still fails when that loop is stuck.
             thread_safe=THREAD_SAFE_ROUTES | {"/stats", "/stats/reset-peak"},
             on_refusal=lambda status: self.metrics.http_refused("api", status),
+            tls=self.tls.server_context() if self.tls is not None else None,
+            token=s.token or None,
+            refused=self._http_refused,
         )
         with _binding("http_port", s.bind, s.http_port):
             await self._http.start()
@@ -114,8 +123,12 @@ class ReceiverServer:
             bind=s.bind,
             **self.ports,
             max_message_bytes=s.max_message_bytes,
+            tls=self.tls is not None,
+            client_auth=s.tls_client_auth,
+            token=bool(s.token),
             version=__version__,
         )
+        warn_clear_token(s.token, self.tls is not None, s.bind, "RECEIVER_BIND")
 
     async def _close_listeners(self) -> None:
         """After a failed start: close what was bound (no grace, nothing was served)."""
@@ -145,6 +158,13 @@ class ReceiverServer:
         self.tracer_provider.force_flush()
         self.tracer_provider.shutdown()
         log.info("receiver stopped")
+
+    def _http_refused(self, transport: str) -> None:
+        """On the HTTP thread: count at once, log on the service's loop."""
+        self.metrics.unauthenticated.labels(transport).inc()
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self.core.log_unauthenticated, transport)
 
     async def _healthz(self, _: Request) -> Response:
         return Response.json({"status": "ok", "service": SERVICE_NAME, "ports": self.ports})

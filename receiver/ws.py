@@ -30,6 +30,8 @@ from imgbench.errors import (
     WireError,
     WrongFrameType,
 )
+from imgbench.security import guards
+from imgbench.security.tls import tls_of
 from imgbench.wire.names import WS_HEADROOM
 from receiver.core import ReceiverCore
 from receiver.events import Stamp, error_ack
@@ -47,6 +49,13 @@ class WebSocketAdapter:
         self.core = core
 
     async def start(self, host: str, port: int) -> Server:
+        settings = self.core.settings
+        tls = tls_of(settings, server=True)
+        token_check = (
+            guards.websocket_check(settings.token, self.core.unauthenticated)
+            if settings.token
+            else None
+        )
         return await serve(
             self._handler,
             host,
@@ -61,8 +70,11 @@ class WebSocketAdapter:
             write_limit=self.core.settings.ws_write_limit,
             # Accepted when the client offers it; the transmitter decides (off by default).
             compression="deflate",
-            process_request=self._check_path,
             process_response=self._count_refusal,
+            # The token first: a stranger learns nothing, not even which paths exist.
+            process_request=guards.chain(token_check, self._check_path),
+            # wss:// with TLS (the same certificate as gRPC and HTTP, TLS 1.3).
+            ssl=tls.server_context() if tls is not None else None,
             ping_interval=20,
             ping_timeout=60,
         )

@@ -6,7 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from helpers.pki import Pki, make_pki
 from helpers.services import LiveReceiver, start_receiver
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """Two throw-away CAs with a leaf each, made once per session (a few ms)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -59,7 +59,15 @@ def child_env(extra: dict[str, str], environ: Mapping[str, str] | None = None) -
 
 def receiver_argv(settings: TransmitterSettings, bind: str) -> list[str]:
     """``python -m receiver`` on ``bind``, free ports, with the transmitter's limits and
-    telemetry choices (so both sides run with the same explicit configuration)."""
+    telemetry choices (so both sides run with the same explicit configuration), and its
+    TLS files (paths; the token goes through the environment, :func:`receiver_env`)."""
+    tls = []
+    if settings.tls_on:
+        for flag, path in (("--tls-cert", settings.tls_cert), ("--tls-key", settings.tls_key),
+                           ("--tls-ca", settings.tls_ca)):  # fmt: skip
+            if path is not None:
+                tls += [flag, str(path)]
+        tls += ["--tls=true", f"--tls-client-auth={settings.tls_client_auth}"]
     return [
         sys.executable,
         "-m",
@@ -85,7 +93,13 @@ def receiver_argv(settings: TransmitterSettings, bind: str) -> list[str]:
         f"--grpc-max-frame-size={settings.grpc_max_frame_size}",
         f"--ws-write-limit={settings.ws_write_limit}",
         f"--ws-max-queue={settings.ws_max_queue}",
+        *tls,
     ]
+
+
+def receiver_env(settings: TransmitterSettings, extra: dict[str, str]) -> dict[str, str]:
+    """:func:`child_env` plus the token, in the environment (never in argv: ps shows it)."""
+    return child_env({**extra, "IMGBENCH_TOKEN": settings.token} if settings.token else extra)
 
 
 def _read_ready(path: Path) -> dict[str, Any] | None:
@@ -125,7 +139,7 @@ async def local_receiver(
     """Start ``python -m receiver`` on free loopback ports; yield its ports; stop it."""
     with tempfile.TemporaryDirectory(prefix="imgbench-") as tmp:
         ready = Path(tmp) / "ready.json"
-        env = child_env({READY_FILE_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"})
+        env = receiver_env(settings, {READY_FILE_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"})
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
@@ -214,7 +228,7 @@ async def run_comparison(
     try:
         for repetition in range(settings.repeat):
             for position, protocol in enumerate(protocol_order(settings.protocols, repetition)):
-                sender = make_sender(protocol, settings, tracing)
+                sender = make_sender(protocol, settings, tracing, metrics.refused)
                 comparison.runs.append(
                     await harness.run_protocol(
                         sender, image, run_id, repetition=repetition, position=position
@@ -245,18 +259,39 @@ class ComparisonFailed(RunError):
 async def receiver_target(
     settings: TransmitterSettings, out_dir: Path
 ) -> AsyncIterator[TransmitterSettings]:
-    """Settings aimed at the external receiver, or at a local one started for the block."""
+    """Settings aimed at the external receiver, or at a local one started for the block.
+
+    With TLS asked for (``--tls``) and no certificate, a local receiver gets a
+    throw-away CA and certificate (:mod:`imgbench.security.certs`), deleted afterwards.
+    """
     if settings.external:
         yield settings
         return
-    async with local_receiver(settings, out_dir / "receiver.log") as ports:
-        yield replace(
-            settings,
-            receiver_host="127.0.0.1",
-            ws_port=ports["websocket"],
-            grpc_port=ports["grpc"],
-            http_port=ports["http"],
-        )
+    with contextlib.ExitStack() as stack:
+        if settings.tls_on and settings.tls_cert is None:
+            settings = throwaway_tls(settings, Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="imgbench-tls-"))))  # fmt: skip
+        async with local_receiver(settings, out_dir / "receiver.log") as ports:
+            yield replace(
+                settings,
+                receiver_host="127.0.0.1",
+                ws_port=ports["websocket"],
+                grpc_port=ports["grpc"],
+                http_port=ports["http"],
+            )
+
+
+def throwaway_tls(
+    settings: TransmitterSettings, directory: Path, hosts: Sequence[str] = ()
+) -> TransmitterSettings:
+    """``settings`` with a fresh CA and a certificate for the loopback names (and ``hosts``)
+    in ``directory`` (the receiver presents it; the transmitter verifies with the CA and,
+    in push mode, presents the same certificate)."""
+    from imgbench.security.certs import write_files
+
+    files = write_files(directory, hosts, client_auth=settings.tls_client_auth)
+    log.info("throw-away TLS certificate generated (no --tls-cert given)", directory=str(directory))
+    return replace(settings, tls=True, tls_cert=files.cert, tls_key=files.key, tls_ca=files.ca)
 
 
 async def compare_locally(

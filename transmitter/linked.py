@@ -39,14 +39,16 @@ from imgbench.lab import Lab, LabError, LinkSpec
 from imgbench.lab.baseline import BulkProbe, RttProbe, probe_bulk, probe_rtt
 from imgbench.lab.hosts import HOSTS
 from imgbench.runtime.lifecycle import READY_FILE_ENV
-from transmitter.compare import child_env, receiver_argv, wait_ready
+from transmitter.compare import child_env, receiver_argv, receiver_env, wait_ready
 
 #: Internal: the parent's JSON file (``run_id``, ``link``) for the child on host a.
 LINK_RECORD_ENV = "IMGBENCH_LAB_RECORD"
 #: What the transmitter child also inherits: it draws the table and progress bar here.
 TERMINAL_ENV = ("TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")
 #: Settings the parent does not hand down: the child is the transmitter of this lab.
-_NOT_PASSED = {"link", "external", "receiver_host", "ws_port", "grpc_port", "http_port"}
+#: The token goes through the environment (argv shows in ps).
+_NOT_PASSED = {"link", "external", "receiver_host", "ws_port", "grpc_port", "http_port",
+               "token", "token_file"}  # fmt: skip
 SLOW_START_SYSCTL = "/proc/sys/net/ipv4/tcp_slow_start_after_idle"
 
 
@@ -159,7 +161,9 @@ async def lab_receiver(
             receiver = await lab.spawn(
                 "b",
                 receiver_argv(settings, lab.address("b")),
-                env=child_env({READY_FILE_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"}),
+                env=receiver_env(
+                    settings, {READY_FILE_ENV: str(ready), "IMGBENCH_LOG_FORMAT": "json"}
+                ),
                 stdout=log_file,
                 stderr=log_file,
             )
@@ -175,6 +179,7 @@ async def transmit(
     run_id: str,
     record: dict[str, Any],
     output: IO[Any] | None = None,
+    token: str = "",
 ) -> int:
     """``imgbench COMMAND ARGS`` on host a against the lab's receiver; its exit code.
 
@@ -192,7 +197,8 @@ async def transmit(
                 f"--port={ports['websocket']}", f"--grpc-port={ports['grpc']}",
                 f"--http-port={ports['http']}",
             ],
-            env=child_env({**terminal, LINK_RECORD_ENV: str(record_path)}),
+            env=child_env({**terminal, LINK_RECORD_ENV: str(record_path),
+                           **({"IMGBENCH_TOKEN": token} if token else {})}),
             stdin=None, stdout=output, stderr=output,
             # Ctrl-C stops this process, whose cleanup stops the child: an
             # interrupt cannot land in the child half-way through its imports.
@@ -241,13 +247,22 @@ async def run_linked(
     out_dir.mkdir(parents=True, exist_ok=True)
     ceiling = await measure_ceiling(spec.mtu)
     warn_above_ceiling(spec, ceiling)
-    async with Lab(spec) as lab:
+    async with Lab(spec) as lab, contextlib.AsyncExitStack() as stack:
         rtt, record = await probe_link(
             lab, settings.link, ceiling, settings.tcp_slow_start_after_idle
         )
+        if settings.tls_on and settings.tls_cert is None:
+            # A throw-away certificate for the lab's addresses (as compare --tls on loopback).
+            from transmitter.compare import throwaway_tls
+
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="imgbench-tls-"))
+            settings = throwaway_tls(
+                settings, Path(tmp), hosts=[lab.address("a"), lab.address("b")]
+            )
         async with lab_receiver(lab, settings, out_dir / "receiver.log") as ports:
             args = [*child_flags(settings, log_level_given=log_level_given), *extra_args]
-            code = await transmit(lab, ports, command, args, run_id=run_id, record=record)
+            code = await transmit(lab, ports, command, args, run_id=run_id, record=record,
+                                  token=settings.token)  # fmt: skip
     add_forwarder_stats(out_dir, lab.link_stats)
     print(link_line(settings.link, rtt, ceiling, lab.link_stats, spec.mtu), flush=True)
     return code

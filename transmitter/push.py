@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator
 
@@ -43,9 +44,10 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from imgbench.config.settings import TransmitterSettings
-from imgbench.errors import ImageLost, ReceiverUnreachable
+from imgbench.errors import ImageLost, ReceiverRefused, ReceiverUnreachable
 from imgbench.observe.logs import get_logger
 from imgbench.runtime.http import request
+from imgbench.security import guards
 from imgbench.wire.names import (
     GRPC_HEADROOM,
     PUSH_MODE,
@@ -60,6 +62,8 @@ from transmitter.senders import (
     Sender,
     _OrderedAcks,
     send_ws_acked,
+    tls_reason,
+    transmitter_tls,
 )
 
 log = get_logger("transmitter")
@@ -69,11 +73,26 @@ SUBSCRIPTIONS_PATH = "/v1/subscriptions"
 
 
 def make_push_sender(
-    protocol: str, settings: TransmitterSettings, tracing: TracerProvider | None
+    protocol: str,
+    settings: TransmitterSettings,
+    tracing: TracerProvider | None,
+    refused: guards.Refused | None = None,
 ) -> Sender:
+    """``refused(transport)`` is called when the push server refuses a client
+    without the token (the caller counts it)."""
     if protocol == "websocket":
-        return PushWebSocketSender(settings)
-    return PushGrpcSender(settings, tracing)
+        return PushWebSocketSender(settings, refused)
+    return PushGrpcSender(settings, tracing, refused)
+
+
+def _refusal_logger(refused: guards.Refused | None) -> guards.Refused:
+    def on_refused(transport: str) -> None:
+        log.warning("push server refused a client: missing or wrong bearer token",
+                    transport=transport)  # fmt: skip
+        if refused is not None:
+            refused(transport)
+
+    return on_refused
 
 
 def push_address(settings: TransmitterSettings) -> str:
@@ -107,6 +126,7 @@ async def request_subscription(
     time or refuses the subscription (the body says why).
     """
     body = json.dumps({"protocol": protocol, "target": target, "traceparent": traceparent})
+    tls = transmitter_tls(settings)
     delay = 0.1
     while True:
         try:
@@ -118,7 +138,14 @@ async def request_subscription(
                 headers={"Content-Type": "application/json"},
                 body=body.encode(),
                 timeout=max(0.1, min(10.0, deadline - time.monotonic())),
+                tls=tls.client_context() if tls is not None else None,
+                token=settings.token or None,
             )
+        except ssl.SSLError as exc:  # a certificate or TLS mismatch does not heal
+            raise ReceiverUnreachable(
+                f"TLS with the receiver's HTTP API at {settings.receiver_host}:"
+                f"{settings.http_port} failed: {tls_reason(exc)}"
+            ) from exc
         except (OSError, TimeoutError) as exc:
             if time.monotonic() + delay > deadline:
                 raise ReceiverUnreachable(
@@ -128,6 +155,11 @@ async def request_subscription(
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
             continue
+        if status == 401:
+            raise ReceiverRefused(
+                f"the receiver at {settings.receiver_host}:{settings.http_port} refused the"
+                " subscription request (HTTP 401): missing or wrong bearer token (IMGBENCH_TOKEN)"
+            )
         if status != 202:
             raise ReceiverUnreachable(
                 f"the receiver refused to subscribe to {target} (HTTP {status}):"
@@ -151,8 +183,12 @@ class PushWebSocketSender:
     protocol = "websocket"
     mode = PUSH_MODE
 
-    def __init__(self, settings: TransmitterSettings) -> None:
+    def __init__(
+        self, settings: TransmitterSettings, refused: guards.Refused | None = None
+    ) -> None:
         self.settings = settings
+        self._tls = transmitter_tls(settings)
+        self._refused = _refusal_logger(refused)
         self.url = ""
         self._server: Server | None = None
         self._conn: ServerConnection | None = None
@@ -171,12 +207,18 @@ class PushWebSocketSender:
             max_size=ACK_LIMIT,  # only acks come back
             # The server decides: deflate only when the transmitter asks for it.
             compression="deflate" if s.compression else None,
-            process_request=self._check_path,
+            # As the receiver's upload endpoint: the token first, then the path.
+            process_request=guards.chain(
+                guards.websocket_check(s.token, self._refused) if s.token else None,
+                self._check_path,
+            ),
+            ssl=self._tls.server_context() if self._tls is not None else None,
             ping_interval=20,
             ping_timeout=60,
         )
         port = int(next(iter(self._server.sockets)).getsockname()[1])
-        self.url = f"ws://{_host(host)}:{port}{WS_PUSH_PATH}"
+        scheme = "wss" if self._tls is not None else "ws"
+        self.url = f"{scheme}://{_host(host)}:{port}{WS_PUSH_PATH}"
         try:
             await request_subscription(s, self.protocol, self.url, traceparent, deadline)
             await _wait_subscriber(self._connected, deadline, self.url)
@@ -230,8 +272,15 @@ class PushGrpcSender:
     protocol = "grpc"
     mode = PUSH_MODE
 
-    def __init__(self, settings: TransmitterSettings, tracing: TracerProvider | None) -> None:
+    def __init__(
+        self,
+        settings: TransmitterSettings,
+        tracing: TracerProvider | None,
+        refused: guards.Refused | None = None,
+    ) -> None:
         self.settings = settings
+        self._tls = transmitter_tls(settings)
+        self._refused = _refusal_logger(refused)
         self.target = ""
         self._tracing = tracing
         self._server: grpc.aio.Server | None = None
@@ -244,7 +293,9 @@ class PushGrpcSender:
     async def connect(self, deadline: float, traceparent: str) -> None:
         s = self.settings
         limit = s.max_message_bytes + GRPC_HEADROOM
-        interceptors = []
+        interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
+        if s.token:  # first, as on the receiver
+            interceptors.append(guards.TokenInterceptor(s.token, self._refused))
         if self._tracing is not None and s.telemetry and s.grpc_instrumentation:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
@@ -271,7 +322,12 @@ class PushGrpcSender:
             )
         )
         host = _host(push_address(s))
-        port = server.add_insecure_port(f"{host}:{s.push_grpc_port}")
+        address = f"{host}:{s.push_grpc_port}"
+        port = (
+            server.add_secure_port(address, self._tls.grpc_server_credentials())
+            if self._tls is not None
+            else server.add_insecure_port(address)
+        )
         if port == 0:
             raise ReceiverUnreachable(
                 f"cannot bind the gRPC push server to {host}:{s.push_grpc_port}"

@@ -52,7 +52,13 @@ from imgbench.wire import Clock, ImageMeta
 from imgbench.wire.names import PUSH_MODE, direction_of
 from transmitter.image import Image
 from transmitter.probes import ClockProber
-from transmitter.senders import Payload, Sender, largest_message, payload_size
+from transmitter.senders import (
+    Payload,
+    Sender,
+    largest_message,
+    payload_size,
+    transmitter_tls,
+)
 
 log = get_logger("transmitter")
 Progress = Callable[[str, int], None]
@@ -387,11 +393,24 @@ class Harness:
         snap: dict[str, Any] = {"transmitter": resources.snapshot()}
         resources.reset_peak_rss()
         s = self.settings
+        tls = transmitter_tls(s)
+        context = tls.client_context() if tls is not None else None
+        token = s.token or None
         try:
-            status, body = await get_json(s.receiver_host, s.http_port, "/stats", timeout=2)
+            status, body = await get_json(
+                s.receiver_host, s.http_port, "/stats", 2, tls=context, token=token
+            )
             if status == 200:
                 snap["receiver"] = body
-            await request(s.receiver_host, s.http_port, "POST", "/stats/reset-peak", timeout=2)
+            await request(
+                s.receiver_host,
+                s.http_port,
+                "POST",
+                "/stats/reset-peak",
+                timeout=2,
+                tls=context,
+                token=token,
+            )
         except (OSError, TimeoutError, ValueError):
             pass  # costs are optional; the figures are not
         return snap

@@ -11,6 +11,7 @@ messages in order.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -20,12 +21,14 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ImageLost, ReceiverRefused, ReceiverUnreachable
 from imgbench.observe.logs import get_logger
-from imgbench.wire.names import GRPC_HEADROOM, SEND, SEND_STREAM, UPLOAD
+from imgbench.security import guards
+from imgbench.security.tls import Tls, tls_of
+from imgbench.wire.names import GRPC_HEADROOM, GRPC_SERVICE, SEND, SEND_STREAM, UPLOAD
 from transmitter.prebuilt import PrebuiltImage, varint
 
 log = get_logger("transmitter")
@@ -80,14 +83,23 @@ class Sender(Protocol):
     async def close(self) -> None: ...
 
 
+def transmitter_tls(settings: TransmitterSettings) -> Tls | None:
+    """The transmitter's TLS (None when off); it listens in push and service mode."""
+    return tls_of(settings, server=settings.direction == "push" or settings.serve)
+
+
 def make_sender(
-    protocol: str, settings: TransmitterSettings, tracing: TracerProvider | None
+    protocol: str,
+    settings: TransmitterSettings,
+    tracing: TracerProvider | None,
+    refused: guards.Refused | None = None,
 ) -> Sender:
+    """``refused(transport)``: a push server refused a client without the token."""
     if settings.direction == "push":
         # The transmitter as the server (imported here: transmitter.push builds on this module).
         from transmitter.push import make_push_sender
 
-        return make_push_sender(protocol, settings, tracing)
+        return make_push_sender(protocol, settings, tracing, refused)
     if protocol == "websocket":
         return WebSocketSender(settings)
     return GrpcSender(settings, tracing)
@@ -157,7 +169,9 @@ class WebSocketSender:
     def __init__(self, settings: TransmitterSettings) -> None:
         self.mode = settings.ws_mode
         path = "/v1/images/json" if self.mode == "json" else "/v1/images"
-        self.url = f"ws://{settings.receiver_host}:{settings.ws_port}{path}"
+        self._tls = transmitter_tls(settings)
+        scheme = "wss" if self._tls is not None else "ws"
+        self.url = f"{scheme}://{settings.receiver_host}:{settings.ws_port}{path}"
         self.settings = settings
         self._conn: ClientConnection | None = None
         self._acks = _OrderedAcks()
@@ -166,13 +180,17 @@ class WebSocketSender:
 
     async def connect(self, deadline: float, traceparent: str) -> None:
         delay = 0.1
+        headers = guards.headers(self.settings.token)
+        if traceparent:
+            headers["traceparent"] = traceparent
         while True:
             try:
                 self._conn = await connect(
                     self.url,
+                    ssl=self._tls.client_context() if self._tls is not None else None,
                     max_size=ACK_LIMIT,  # only acks come back
                     compression="deflate" if self.settings.compression else None,
-                    additional_headers={"traceparent": traceparent} if traceparent else None,
+                    additional_headers=headers or None,
                     open_timeout=max(0.1, min(10.0, deadline - time.monotonic())),
                     proxy=None,
                     write_limit=self.settings.ws_write_limit,
@@ -180,20 +198,41 @@ class WebSocketSender:
                     ping_timeout=60,
                 )
                 break
-            except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise ReceiverUnreachable(
-                        f"cannot connect to the WebSocket receiver at {self.url}: {exc}"
+            except InvalidStatus as exc:
+                if exc.response.status_code == 401:  # not transient: no retry
+                    raise ReceiverRefused(
+                        f"the WebSocket receiver at {self.url} refused the connection (HTTP 401):"
+                        " missing or wrong bearer token (IMGBENCH_TOKEN)"
                     ) from exc
-                log.info(
-                    "receiver not reachable yet, retrying",
-                    url=self.url,
-                    error=str(exc),
-                    retry_in_s=delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                delay = await self._retry(exc, delay, deadline)
+            except ssl.SSLError as exc:  # a certificate or TLS mismatch does not heal
+                raise ReceiverUnreachable(
+                    f"TLS with the WebSocket receiver at {self.url} failed: {tls_reason(exc)}"
+                ) from exc
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+                delay = await self._retry(exc, delay, deadline)
         self._reader = asyncio.create_task(self._read())
+
+    async def _retry(self, exc: Exception, delay: float, deadline: float) -> float:
+        """Sleep before the next attempt (the next delay), or give up at the deadline."""
+        if time.monotonic() + delay > deadline:
+            why = str(exc) or type(exc).__name__
+            if self._tls is not None and isinstance(exc, ConnectionResetError):
+                why += " during the TLS handshake (is the receiver serving TLS?)"
+            elif self._tls is not None and isinstance(exc.__cause__, EOFError):
+                # TLS 1.3: a server that wants a client certificate refuses it after the
+                # client has finished its handshake, by closing.
+                why += (
+                    " (closed right after the TLS handshake: does the receiver require a"
+                    " client certificate? IMGBENCH_TLS_CLIENT_AUTH)"
+                )
+            raise ReceiverUnreachable(
+                f"cannot connect to the WebSocket receiver at {self.url}: {why}"
+            ) from exc
+        log.info("receiver not reachable yet, retrying", url=self.url, error=str(exc),
+                 retry_in_s=delay)  # fmt: skip
+        await asyncio.sleep(delay)
+        return min(delay * 2, 2.0)
 
     async def _read(self) -> None:
         assert self._conn is not None
@@ -227,6 +266,9 @@ class GrpcSender:
         self.target = f"{settings.receiver_host}:{settings.grpc_port}"
         self.settings = settings
         self._tracing = tracing
+        self._tls = transmitter_tls(settings)
+        #: The token in every call's metadata (none without a token).
+        self._metadata = guards.metadata(settings.token) or None
         self._channel: grpc.aio.Channel | None = None
         self._stream: _GrpcStream | None = None
         self._prebuilt: PrebuiltImage | None = None
@@ -239,8 +281,9 @@ class GrpcSender:
             from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
             interceptors = aio_client_interceptors(tracer_provider=self._tracing)  # type: ignore[no-untyped-call]
-        self._channel = grpc.aio.insecure_channel(
+        self._channel = open_channel(
             self.target,
+            self._tls,
             options=[
                 ("grpc.max_send_message_length", limit),
                 ("grpc.max_receive_message_length", limit),
@@ -253,17 +296,12 @@ class GrpcSender:
             interceptors=interceptors,
         )
         try:
-            await asyncio.wait_for(
-                self._channel.channel_ready(), max(0.1, deadline - time.monotonic())
-            )
-        except TimeoutError as exc:
+            await wait_ready(self._channel, deadline, f"the gRPC receiver at {self.target}")
+        except ReceiverUnreachable:
             await self._channel.close(None)
-            raise ReceiverUnreachable(
-                f"cannot connect to the gRPC receiver at {self.target}: not ready before the"
-                " connect deadline"
-            ) from exc
+            raise
         if self.mode == "stream":
-            self._stream = _GrpcStream(self._channel)
+            self._stream = _GrpcStream(self._channel, self._metadata)
 
     async def send(self, payload: Payload) -> bytes:
         assert self._channel is not None, "connect() first"
@@ -271,7 +309,7 @@ class GrpcSender:
             upload = self._channel.stream_unary(UPLOAD, None, None)
             try:
                 chunked_ack: bytes = await upload(
-                    iter(payload), timeout=self.settings.image_timeout
+                    iter(payload), timeout=self.settings.image_timeout, metadata=self._metadata
                 )
             except grpc.aio.AioRpcError as exc:
                 raise _rpc_error(exc) from exc
@@ -283,7 +321,9 @@ class GrpcSender:
             return await self._stream.send(payload)
         call = self._channel.unary_unary(SEND, None, None)
         try:
-            ack: bytes = await call(payload, timeout=self.settings.image_timeout)
+            ack: bytes = await call(
+                payload, timeout=self.settings.image_timeout, metadata=self._metadata
+            )
         except grpc.aio.AioRpcError as exc:
             raise _rpc_error(exc) from exc
         return ack
@@ -317,10 +357,14 @@ class GrpcSender:
 class _GrpcStream:
     """One bidirectional stream per run, fed from a queue (no ``call.write``)."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...] | None
+    ) -> None:
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._acks = _OrderedAcks()
-        self._call = channel.stream_stream(SEND_STREAM, None, None)(self._requests())
+        self._call = channel.stream_stream(SEND_STREAM, None, None)(
+            self._requests(), metadata=metadata
+        )
         self._reader = asyncio.create_task(self._read())
 
     async def _requests(self) -> AsyncIterator[bytes]:
@@ -331,9 +375,11 @@ class _GrpcStream:
         try:
             async for ack in self._call:
                 self._acks.deliver(ack)
-            error: ImageLost = ImageLost("gRPC stream ended before the ack arrived")
+            error: ImageLost | ReceiverRefused = ImageLost(
+                "gRPC stream ended before the ack arrived"
+            )
         except grpc.aio.AioRpcError as exc:
-            error = ImageLost(f"gRPC stream {exc.code().name}: {exc.details()}")
+            error = _rpc_error(exc)  # a refusal (e.g. UNAUTHENTICATED) or a loss
         self._acks.fail(error)
 
     async def send(self, payload: bytes) -> bytes:
@@ -361,6 +407,90 @@ REFUSALS: Final = frozenset(
         grpc.StatusCode.PERMISSION_DENIED,
     }
 )
+
+
+#: A method no receiver serves: asked once, only when the channel cannot connect,
+#: to learn why (grpcio's connectivity state says only TRANSIENT_FAILURE).
+_NO_METHOD: Final = f"/{GRPC_SERVICE}/WhyNotConnected"
+#: Words of a grpc core error that say the TLS handshake failed (not a refused port).
+_TLS_FAILURE: Final = ("handshake", "ssl", "certificate", "tls")
+
+
+def open_channel(
+    target: str,
+    tls: Tls | None,
+    *,
+    options: list[tuple[str, int]],
+    compression: grpc.Compression | None = None,
+    interceptors: object = None,
+) -> grpc.aio.Channel:
+    """A secure channel with the process's TLS credentials, else an insecure one."""
+    if tls is not None:
+        return grpc.aio.secure_channel(
+            target,
+            tls.grpc_channel_credentials(),
+            options=options,
+            compression=compression,
+            interceptors=interceptors,  # type: ignore[arg-type]
+        )
+    return grpc.aio.insecure_channel(
+        target, options=options, compression=compression, interceptors=interceptors  # type: ignore[arg-type]
+    )
+
+
+async def wait_ready(channel: grpc.aio.Channel, deadline: float, what: str) -> None:
+    """Until ``channel`` is READY (retrying, grpc's backoff) or ``deadline``.
+
+    A failed TLS handshake does not heal by retrying: when the channel falls to
+    TRANSIENT_FAILURE, one call to a method nobody serves fetches grpc core's reason,
+    and a TLS failure ends the wait at once (as websockets' does), with that reason.
+    """
+    while True:
+        state = channel.get_state(try_to_connect=True)
+        if state == grpc.ChannelConnectivity.READY:
+            return
+        if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+            reason = await _failure_reason(channel)
+            if any(word in reason.lower() for word in _TLS_FAILURE):
+                raise ReceiverUnreachable(f"TLS with {what} failed: {_tls_hint(reason)}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            await asyncio.wait_for(channel.wait_for_state_change(state), remaining)
+        except TimeoutError:
+            break
+    raise ReceiverUnreachable(f"cannot connect to {what}: not ready before the connect deadline")
+
+
+async def _failure_reason(channel: grpc.aio.Channel) -> str:
+    try:
+        await channel.unary_unary(_NO_METHOD, None, None)(b"", timeout=5, wait_for_ready=False)
+    except grpc.aio.AioRpcError as exc:
+        return str(exc.details() or exc.code().name)
+    return ""
+
+
+def _tls_hint(details: str) -> str:
+    """grpc core's handshake error, shortened, with the setting to check."""
+    start = details.lower().find("handshake failed")
+    text = details[start:] if start >= 0 else details
+    text = text.removesuffix(": OK").strip()
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return f"cannot verify the receiver's certificate ({text}); " + _CA_HINT
+    return f"{text} (is the receiver serving TLS?)"
+
+
+_CA_HINT: Final = (
+    "IMGBENCH_TLS_CA must be the CA that signed it (or the system store must trust it)"
+)
+
+
+def tls_reason(exc: ssl.SSLError) -> str:
+    """One line for a failed TLS handshake, with the setting to check."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"cannot verify the receiver's certificate ({exc.verify_message}); {_CA_HINT}"
+    return f"{exc.reason or exc} (is the receiver serving TLS, and does it accept TLS 1.3?)"
 
 
 def _rpc_error(exc: grpc.aio.AioRpcError) -> ImageLost | ReceiverRefused:

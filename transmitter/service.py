@@ -29,8 +29,10 @@ from imgbench.report.terminal import comparison_view
 from imgbench.report.verdicts import verdicts
 from imgbench.runtime.http import HttpServer, Request, Response, metrics_handler
 from imgbench.runtime.lifecycle import Lifecycle
+from imgbench.security.guards import warn_clear_token
 from transmitter.compare import run_comparison
 from transmitter.runner import new_run_id
+from transmitter.senders import transmitter_tls
 
 log = get_logger("transmitter")
 SERVICE_NAME = "imgbench-transmitter"
@@ -67,8 +69,20 @@ def print_summary(comparison: Comparison) -> None:
     Console().print(comparison_view(comparison), highlight=False)
 
 
+def warn_clear_tokens(settings: TransmitterSettings) -> None:
+    """Warn for every network address the token would cross in clear text."""
+    tls = settings.tls_on
+    warn_clear_token(settings.token, tls, settings.receiver_host, "RECEIVER_HOST")
+    if settings.direction == "push" and settings.push_host:
+        warn_clear_token(settings.token, tls, settings.push_host, "IMGBENCH_PUSH_HOST")
+    if settings.serve:
+        warn_clear_token(settings.token, tls, settings.bind, "TRANSMITTER_BIND")
+
+
 async def run_once(settings: TransmitterSettings) -> int:
     """Run one comparison against the configured receiver; 0 on success."""
+    transmitter_tls(settings)  # a bad certificate, key or CA: exit 2 before anything runs
+    warn_clear_tokens(settings)
     tracing = tracer_provider(SERVICE_NAME)
     try:
         comparison = await run_comparison(settings, tracing=tracing, metrics=TransmitterMetrics())
@@ -90,6 +104,8 @@ class TransmitterService:
         tracing: TracerProvider | None = None,
     ) -> None:
         self.settings = settings
+        # Read and checked now: a bad certificate or key stops the start-up (exit 2).
+        tls = transmitter_tls(settings)
         self.metrics = metrics if metrics is not None else TransmitterMetrics()
         self.tracing = tracing if tracing is not None else tracer_provider(SERVICE_NAME)
         self.latest: dict[str, Any] | None = None
@@ -103,6 +119,9 @@ class TransmitterService:
             },
             settings.bind,
             settings.api_port,
+            tls=tls.server_context() if tls is not None else None,
+            token=settings.token or None,
+            refused=self._refused,
         )
 
     @property
@@ -118,7 +137,19 @@ class TransmitterService:
                 "TRANSMITTER_PORT (--api-port)",
                 f"cannot listen on {self.settings.bind}:{self.settings.api_port}: {why}",
             ) from exc
-        log.info("transmitter API listening", bind=self.settings.bind, port=self.port)
+        log.info(
+            "transmitter API listening",
+            bind=self.settings.bind,
+            port=self.port,
+            tls=self.settings.tls_on,
+            token=bool(self.settings.token),
+        )
+        warn_clear_tokens(self.settings)
+
+    def _refused(self, transport: str) -> None:
+        """On the HTTP thread: count (thread-safe) and log."""
+        self.metrics.refused(transport)
+        log.warning("API request refused: missing or wrong bearer token", transport=transport)
 
     async def stop(self) -> None:
         if self.current is not None and not self.current.done():

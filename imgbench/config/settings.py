@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
 from imgbench.config.thresholds import Threshold, parse_thresholds
 from imgbench.errors import ConfigError
+from imgbench.security.token import check_token
 from imgbench.wire import MODES
 from imgbench.wire.names import PUSH_MODE
 
@@ -282,6 +283,98 @@ TRANSPORT_OPTIONS: Final = (
     ),
 )
 
+def readable_file(value: Path | None) -> str | None:
+    """A readable regular file (a certificate, key, CA bundle, token file), or None."""
+    if value is None:
+        return None
+    if value.is_dir():
+        return f"{value} is a directory, not a file"
+    if not value.exists():
+        return f"file {value} does not exist"
+    if not os.access(value, os.R_OK):
+        return f"file {value} is not readable"
+    return None
+
+
+def token_problem(value: str) -> str | None:
+    return check_token(value) if value else None
+
+
+#: TLS and the bearer token, the same settings on both services (README "Security").
+#: The files' contents are checked when the service starts (imgbench.security.tls).
+SECURITY_OPTIONS: Final = (
+    Option(
+        "tls",
+        "IMGBENCH_TLS",
+        "--tls",
+        parse_bool,
+        False,
+        "TLS on every connection: wss://, gRPC over TLS and HTTPS for the HTTP APIs, TLS 1.3"
+        " (gRPC: see README 'Security'). Implied by IMGBENCH_TLS_CERT or IMGBENCH_TLS_CA."
+        " imgbench compare --tls without a certificate makes a throw-away CA and certificate.",
+    ),
+    Option(
+        "tls_cert",
+        "IMGBENCH_TLS_CERT",
+        "--tls-cert",
+        parse_optional_path,
+        None,
+        "PEM certificate (chain) this service presents when it listens (receiver; transmitter"
+        " in push or service mode), and as a client with IMGBENCH_TLS_CLIENT_AUTH.",
+        readable_file,
+    ),
+    Option(
+        "tls_key",
+        "IMGBENCH_TLS_KEY",
+        "--tls-key",
+        parse_optional_path,
+        None,
+        "PEM private key of IMGBENCH_TLS_CERT (unencrypted; keep it readable by the service only).",
+        readable_file,
+    ),
+    Option(
+        "tls_ca",
+        "IMGBENCH_TLS_CA",
+        "--tls-ca",
+        parse_optional_path,
+        None,
+        "PEM CA bundle a client verifies the server against (empty: the system store), and"
+        " with IMGBENCH_TLS_CLIENT_AUTH the CA client certificates must chain to.",
+        readable_file,
+    ),
+    Option(
+        "tls_client_auth",
+        "IMGBENCH_TLS_CLIENT_AUTH",
+        "--tls-client-auth",
+        parse_bool,
+        False,
+        "Mutual TLS: servers require a client certificate signed by IMGBENCH_TLS_CA, clients"
+        " present IMGBENCH_TLS_CERT (set it on both services).",
+    ),
+    Option(
+        "token",
+        "IMGBENCH_TOKEN",
+        "--token",
+        str,
+        "",
+        "Shared bearer token: when set, required on the WebSocket handshake, in gRPC"
+        " metadata and on every HTTP endpoint but /healthz and /metrics, and sent by this"
+        " service as a client (16+ characters; the flag shows in ps: prefer the variable or"
+        " IMGBENCH_TOKEN_FILE). Empty: no authentication.",
+        token_problem,
+    ),
+    Option(
+        "token_file",
+        "IMGBENCH_TOKEN_FILE",
+        "--token-file",
+        parse_optional_path,
+        None,
+        "File holding the bearer token (surrounding whitespace ignored), instead of"
+        " IMGBENCH_TOKEN (e.g. a Kubernetes or compose secret).",
+        readable_file,
+    ),
+)
+
 #: The receiver's ports: where it listens, and where the transmitter connects.
 RECEIVER_PORTS: Final = (
     Option("ws_port", "RECEIVER_PORT", "--port", int, 8765, "Receiver WebSocket port.", port),
@@ -429,6 +522,7 @@ RECEIVER_OPTIONS: Final = (
         None,
         "Write each received image here, after acknowledging (off when empty).",
     ),
+    *SECURITY_OPTIONS,
     *LOG_OPTIONS,
 )
 
@@ -649,7 +743,13 @@ SERVICE_OPTIONS: Final = (
     ),
 )
 
-TRANSMITTER_OPTIONS: Final = (*TARGET_OPTIONS, *WORKLOAD_OPTIONS, *SERVICE_OPTIONS, *LOG_OPTIONS)
+TRANSMITTER_OPTIONS: Final = (
+    *TARGET_OPTIONS,
+    *WORKLOAD_OPTIONS,
+    *SERVICE_OPTIONS,
+    *SECURITY_OPTIONS,
+    *LOG_OPTIONS,
+)
 
 COMPARE_OPTIONS: Final = (
     *WORKLOAD_OPTIONS,
@@ -683,6 +783,7 @@ COMPARE_OPTIONS: Final = (
         " from the initial window). Ignored on loopback, where the machine's value is recorded.",
     ),
     *TARGET_OPTIONS,
+    *SECURITY_OPTIONS,
     *LOG_OPTIONS,
 )
 
@@ -845,6 +946,7 @@ def _defaults(*options: Option) -> dict[str, Any]:
 
 _OBSERVE: Final = _defaults(*LOG_OPTIONS)
 _TRANSPORT: Final = _defaults(*TRANSPORT_OPTIONS)
+_SECURITY: Final = _defaults(*SECURITY_OPTIONS)
 _RECEIVER: Final = _defaults(*RECEIVER_OPTIONS)
 _TRANSMITTER: Final = _defaults(*TRANSMITTER_OPTIONS, *COMPARE_OPTIONS)
 
@@ -872,6 +974,19 @@ class TransportSettings(ObserveSettings):
     grpc_max_frame_size: int = _TRANSPORT["grpc_max_frame_size"]
     ws_write_limit: int = _TRANSPORT["ws_write_limit"]
     ws_max_queue: int = _TRANSPORT["ws_max_queue"]
+    # Security (:data:`SECURITY_OPTIONS`); the token never appears in a repr.
+    tls: bool = _SECURITY["tls"]
+    tls_cert: Path | None = _SECURITY["tls_cert"]
+    tls_key: Path | None = _SECURITY["tls_key"]
+    tls_ca: Path | None = _SECURITY["tls_ca"]
+    tls_client_auth: bool = _SECURITY["tls_client_auth"]
+    token: str = field(default=_SECURITY["token"], repr=False)
+    token_file: Path | None = _SECURITY["token_file"]
+
+    @property
+    def tls_on(self) -> bool:
+        """TLS on every connection: asked for, or implied by a certificate or CA."""
+        return self.tls or self.tls_cert is not None or self.tls_ca is not None
 
     def grpc_options(self) -> list[tuple[str, int]]:
         """grpcio channel/server arguments for the HTTP/2 settings (unset = grpcio's own)."""
@@ -956,13 +1071,15 @@ class TransmitterSettings(TransportSettings):
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
         out["protocols"] = list(self.protocols)
+        out["token"] = bool(self.token)  # whether one was used, never the secret
+        out["tls"] = self.tls_on
         return out
 
 
 def receiver_settings(
     args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
 ) -> ReceiverSettings:
-    cfg = ReceiverSettings(**resolve(RECEIVER_OPTIONS, args, _env(environ)))
+    cfg = ReceiverSettings(**_with_token(resolve(RECEIVER_OPTIONS, args, _env(environ))))
     if cfg.max_image_bytes > cfg.max_upload_buffer_bytes:
         raise ConfigError(
             "RECEIVER_MAX_UPLOAD_BUFFER_BYTES (--max-upload-buffer-bytes)",
@@ -990,7 +1107,25 @@ def transmitter_settings(
     environ: Mapping[str, str] | None = None,
     options: Sequence[Option] = TRANSMITTER_OPTIONS,
 ) -> TransmitterSettings:
-    return TransmitterSettings(**resolve(options, args, _env(environ)))
+    return TransmitterSettings(**_with_token(resolve(options, args, _env(environ))))
+
+
+def _with_token(values: dict[str, Any]) -> dict[str, Any]:
+    """Read ``token_file`` into ``token`` (and refuse both, or an unusable token)."""
+    path = values.get("token_file")
+    if path is None:
+        return values
+    label = next(o.label for o in SECURITY_OPTIONS if o.name == "token_file")
+    if values.get("token"):
+        raise ConfigError(label, "give IMGBENCH_TOKEN or IMGBENCH_TOKEN_FILE, not both")
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(label, f"cannot read {path}: {exc}") from exc
+    problem = check_token(token)
+    if problem:
+        raise ConfigError(label, f"the token in {path} {problem}")
+    return {**values, "token": token}
 
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:

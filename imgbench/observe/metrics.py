@@ -67,7 +67,17 @@ REJECT_REASONS: Final = tuple(cls.reason for cls in WIRE_ERRORS)
 HTTP_REFUSAL_STATUSES: Final = ("400", "401", "403", "404", "405", "413", "426", "500",
                                 "501", "503")  # fmt: skip
 #: Kinds of rate-limited receiver warnings (``imgbench_log_lines_suppressed_total{kind}``).
-LOG_KINDS: Final = (*REJECT_REASONS, "disconnect", "integrity", "clock_estimate", "subscription")
+LOG_KINDS: Final = (
+    *REJECT_REASONS,
+    "disconnect",
+    "integrity",
+    "clock_estimate",
+    "subscription",
+    "unauthenticated",
+)
+#: Where a request without the right bearer token was refused
+#: (``imgbench_unauthenticated_requests_total{transport}``).
+AUTH_TRANSPORTS: Final = ("websocket", "grpc", "http")
 #: Why the transmitter failed to deliver an image (``imgbench_send_errors_total``).
 SEND_ERROR_REASONS: Final = (
     "connect",  # could not connect before the deadline
@@ -118,6 +128,21 @@ def new_registry() -> CollectorRegistry:
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     return registry
+
+
+def unauthenticated_counter(registry: CollectorRegistry) -> Counter:
+    """``imgbench_unauthenticated_requests_total{transport}``, children created up front."""
+    counter = Counter(
+        "imgbench_unauthenticated_requests",
+        "Requests refused for a missing or wrong bearer token (IMGBENCH_TOKEN), by transport:"
+        " a WebSocket handshake (HTTP 401), a gRPC call (UNAUTHENTICATED), an HTTP API"
+        " request (401).",
+        ("transport",),
+        registry=registry,
+    )
+    for transport in AUTH_TRANSPORTS:
+        counter.labels(transport)
+    return counter
 
 
 class _RunGauges:
@@ -288,6 +313,7 @@ class ReceiverMetrics:
         )
         for reason in SUBSCRIPTION_REFUSALS:
             self.subscription_refusals.labels(reason)
+        self.unauthenticated = unauthenticated_counter(r)
         self.in_flight = Gauge(
             "imgbench_images_in_flight",
             "Images received and not yet acknowledged.",
@@ -400,12 +426,18 @@ class TransmitterMetrics:
         self.runs_in_progress = Gauge(
             "imgbench_runs_in_progress", "Comparisons currently running (0 or 1).", registry=r
         )
+        # Push servers and the service API refuse requests without the token too.
+        self.unauthenticated = unauthenticated_counter(r)
         for series in SERIES_LABELS:
             self.round_trip.labels(*series)
             self.sent.labels(*series)
         for protocol in MODES:
             for reason in SEND_ERROR_REASONS:
                 self.errors.labels(protocol, reason)
+
+    def refused(self, transport: str) -> None:
+        """A push server or the service API refused a request without the token."""
+        self.unauthenticated.labels(transport).inc()
 
     def run_completed(self, protocol: str, mode: str, figures: Figures, last_ack_s: float) -> None:
         """Publish the transmitter's view of a completed run.

@@ -4,6 +4,11 @@ Scope: ``/healthz``, ``/metrics``, and a few JSON endpoints. One request per
 connection (``Connection: close``), bounded header and body sizes, a read
 timeout, and errors answered with a status instead of an exception. It exists
 so that neither service needs a web framework for four endpoints.
+
+Security (README "Security"): with an ``ssl.SSLContext`` the server speaks
+HTTPS only (TLS 1.3, :mod:`imgbench.security.tls`); with a token, every route
+but :data:`OPEN_ROUTES` answers 401 unless the request carries
+``Authorization: Bearer <token>`` (:mod:`imgbench.security.guards`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import concurrent.futures
 import contextlib
 import json
 import re
+import ssl
 import threading
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
@@ -23,6 +29,8 @@ from prometheus_client.exposition import choose_encoder
 
 from imgbench.observe.logs import get_logger
 from imgbench.runtime import resources
+from imgbench.security.guards import CHALLENGE, REFUSAL, Refused
+from imgbench.security.token import authorized, bearer
 
 MAX_HEAD: Final = 16 * 1024
 MAX_BODY: Final = 1024 * 1024
@@ -31,6 +39,7 @@ _REASONS: Final = {
     200: "OK",
     202: "Accepted",
     400: "Bad Request",
+    401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
@@ -62,6 +71,8 @@ class Response:
     #: A large body in pieces, written one after the other (no joining copy); used
     #: instead of ``body`` when not empty.
     parts: tuple[bytes, ...] = ()
+    #: Further header lines (name, value).
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def length(self) -> int:
@@ -92,6 +103,9 @@ def metrics_handler(registry: CollectorRegistry) -> Handler:
 #: Routes served on the HTTP thread itself (their handlers are thread-safe); every
 #: other route's handler runs on the event loop that started the server.
 THREAD_SAFE_ROUTES: Final = frozenset({"/metrics"})
+#: Routes served without the token: liveness and metrics reveal no run data and
+#: change nothing (Prometheus and orchestrators' probes need no secret).
+OPEN_ROUTES: Final = frozenset({"/healthz", "/metrics"})
 
 
 class HttpServer:
@@ -114,17 +128,27 @@ class HttpServer:
         *,
         thread_safe: Collection[str] = THREAD_SAFE_ROUTES,
         on_refusal: Callable[[int], None] | None = None,
+        tls: ssl.SSLContext | None = None,
+        token: str | None = None,
+        refused: Refused | None = None,
+        open_routes: Collection[str] = OPEN_ROUTES,
     ) -> None:
-        """``on_refusal(status)`` is called (on the HTTP thread) for every answer >= 400."""
+        """``on_refusal(status)`` is called (on the HTTP thread) for every answer >= 400.
+        ``tls``: serve HTTPS only. ``token``: required on every route but
+        ``open_routes``; ``refused("http")`` is called for each request refused (401)."""
         self._routes = [
             (
                 method,
                 re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pat) + "$"),
                 h,
                 pat in thread_safe,
+                pat in open_routes,
             )
             for (method, pat), h in routes.items()
         ]
+        self._tls = tls
+        self._token = token
+        self._refused = refused
         self._host = host
         self._port = port
         self._on_refusal = on_refusal
@@ -163,7 +187,16 @@ class HttpServer:
         try:
             try:
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self._serve, self._host, self._port, limit=MAX_HEAD)
+                    asyncio.start_server(
+                        self._serve,
+                        self._host,
+                        self._port,
+                        limit=MAX_HEAD,
+                        ssl=self._tls,
+                        # A client that opens a connection and never finishes the TLS
+                        # handshake is dropped after this long (as READ_TIMEOUT).
+                        ssl_handshake_timeout=READ_TIMEOUT if self._tls is not None else None,
+                    )
                 )
             except BaseException as exc:
                 started.set_exception(exc)
@@ -193,7 +226,8 @@ class HttpServer:
                 f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}\r\n"
                 f"Content-Type: {response.content_type}\r\n"
                 f"Content-Length: {response.length}\r\n"
-                "Connection: close\r\n\r\n"
+                + "".join(f"{name}: {value}\r\n" for name, value in response.headers)
+                + "Connection: close\r\n\r\n"
             )
             if response.parts:
                 writer.write(head.encode("latin-1"))
@@ -209,6 +243,9 @@ class HttpServer:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        return self._token is None or authorized(headers.get("authorization"), self._token)
 
     async def _handle(self, reader: asyncio.StreamReader) -> Response:
         try:
@@ -251,10 +288,16 @@ class HttpServer:
             return Response.text("incomplete request\n", 400)
         path = target.split("?", 1)[0]
         allowed = False
-        for route_method, pattern, handler, safe in self._routes:
+        for route_method, pattern, handler, safe, is_open in self._routes:
             match = pattern.match(path)
             if match is None:
                 continue
+            if not is_open and not self._authorized(headers):
+                if self._refused is not None:
+                    self._refused("http")
+                return Response(
+                    401, (REFUSAL + "\n").encode(), headers=(("WWW-Authenticate", CHALLENGE),)
+                )
             if route_method != method:
                 allowed = True
                 continue
@@ -284,13 +327,22 @@ async def request(
     headers: dict[str, str] | None = None,
     body: bytes = b"",
     timeout: float = 10.0,
+    tls: ssl.SSLContext | None = None,
+    token: str | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP/1.1 request; returns ``(status, headers, body)``. Raises OSError/TimeoutError."""
+    """One HTTP/1.1 request; returns ``(status, headers, body)``. Raises OSError/TimeoutError.
+
+    ``tls``: HTTPS, verifying the server with this context (``ssl.SSLError``, an
+    OSError, when that fails). ``token``: sent as ``Authorization: Bearer``.
+    """
 
     async def go() -> tuple[int, dict[str, str], bytes]:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         try:
-            extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+            sent = dict(headers or {})
+            if token:
+                sent["Authorization"] = bearer(token)
+            extra = "".join(f"{k}: {v}\r\n" for k, v in sent.items())
             writer.write(
                 f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1")
@@ -302,7 +354,12 @@ async def request(
             writer.close()
         head, _, payload = raw.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ")[1])
+        status_line = lines[0].split(" ")
+        if len(status_line) < 2 or not status_line[1].isdigit():
+            # E.g. a TLS 1.3 server that refused our (missing) client certificate
+            # after the handshake, or a server speaking something else.
+            raise ConnectionError(f"no HTTP response from {host}:{port} ({raw[:40]!r})")
+        status = int(status_line[1])
         hdrs = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
@@ -312,7 +369,15 @@ async def request(
     return await asyncio.wait_for(go(), timeout)
 
 
-async def get_json(host: str, port: int, path: str, timeout: float = 10.0) -> tuple[int, Any]:
+async def get_json(
+    host: str,
+    port: int,
+    path: str,
+    timeout: float = 10.0,
+    *,
+    tls: ssl.SSLContext | None = None,
+    token: str | None = None,
+) -> tuple[int, Any]:
     """GET ``path`` and decode the JSON body."""
-    status, _, body = await request(host, port, "GET", path, timeout=timeout)
+    status, _, body = await request(host, port, "GET", path, timeout=timeout, tls=tls, token=token)
     return status, json.loads(body) if body else None
