@@ -184,10 +184,10 @@ class Tally:
         assert self.executed == planned(target), (target, self.executed, planned(target))
         accepted = self.outcomes["accepted"]
         assert accepted >= min_accepted * self.executed, (target, dict(self.outcomes))
-        for reason in reasons:
-            # Each refusal path was taken at least a few times at full size (scaled down
-            # runs only need it once).
-            assert self.outcomes[reason] >= min(10, max(1, self.executed // 1000)), (
+        # Each refusal path was taken at least 10 times at full size; a run scaled
+        # below 5,000 inputs for this target is too short to require it.
+        for reason in reasons if self.executed >= 5000 else ():
+            assert self.outcomes[reason] >= 10, (
                 target,
                 reason,
                 dict(self.outcomes),
