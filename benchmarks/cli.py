@@ -28,7 +28,7 @@ from benchmarks.plan import FULL, QUICK, Plan
 from benchmarks.runs import RAW, STREAMS, timed
 from benchmarks.telemetry import overhead
 from benchmarks.throughput import throughput
-from imgbench.config.settings import MIB
+from imgbench.config.option import MIB
 from imgbench.observe.logs import configure_logging
 from imgbench.runtime import alloc
 from transmitter.compare import environment

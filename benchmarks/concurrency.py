@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from benchmarks.intervals import median
 from benchmarks.plan import Plan
 from benchmarks.runs import NO_OTLP, Log, base_settings, make_image, receiver, with_mode
-from imgbench.config.settings import MIB, ReceiverSettings, TransmitterSettings
+from imgbench.config.option import MIB
+from imgbench.config.settings import ReceiverSettings, TransmitterSettings
 from imgbench.measure.results import NS, Sample
 from imgbench.observe.metrics import TransmitterMetrics
 from imgbench.runtime.http import get_json, request
@@ -41,17 +42,17 @@ class _StartTogether(Harness):
 async def _level(
     settings: TransmitterSettings, label: str, image: Image, level: int, per_tx: int
 ) -> dict[str, Any]:
-    settings = replace(with_mode(settings, label), images=per_tx, warmup=1, delay=0.0)
+    settings = with_mode(settings, label).updated(images=per_tx, warmup=1, delay=0.0)
     tracing = TracerProvider()
     metrics = TransmitterMetrics()
     barrier = asyncio.Barrier(level)
-    await request("127.0.0.1", settings.http_port, "POST", "/stats/reset-peak", timeout=5)
+    await request("127.0.0.1", settings.target.http_port, "POST", "/stats/reset-peak", timeout=5)
 
     async def one() -> list[Sample]:
         harness = _StartTogether(
             settings, tracing.get_tracer("imgbench.bench"), metrics, barrier=barrier
         )
-        sender = make_sender(settings.protocols[0], settings, tracing)
+        sender = make_sender(settings.workload.protocols[0], settings, tracing)
         try:
             return (await harness.run_protocol(sender, image, new_run_id())).samples
         except BaseException:
@@ -63,7 +64,7 @@ async def _level(
     )
     samples = [s for o in outcomes if isinstance(o, list) for s in o]
     errors = [repr(o) for o in outcomes if isinstance(o, BaseException)]
-    status, stats = await get_json("127.0.0.1", settings.http_port, "/stats", timeout=5)
+    status, stats = await get_json("127.0.0.1", settings.target.http_port, "/stats", timeout=5)
     window = (
         (max(s.ack_ns for s in samples) - min(s.send_ns for s in samples)) / NS if samples else 0
     )
@@ -92,7 +93,7 @@ async def concurrency(plan: Plan, out: Path, log: Log) -> dict[str, Any]:
     for label in plan.concurrency_modes:
         log_path = out / f"receiver-concurrency-{label.replace('/', '-')}.log"
         async with receiver(settings, log_path, **NO_OTLP) as target:
-            status, idle = await get_json("127.0.0.1", target.http_port, "/stats", timeout=5)
+            status, idle = await get_json("127.0.0.1", target.target.http_port, "/stats", timeout=5)
             idle_rss[label] = idle["rss_bytes"] if status == 200 else 0
             levels: dict[int, list[dict[str, Any]]] = {n: [] for n in plan.levels}
             for rep in range(plan.concurrency_reps):

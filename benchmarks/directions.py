@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from benchmarks.intervals import median
 from benchmarks.runs import NO_OTLP, make_image, receiver, rotate
-from imgbench.config.settings import TransmitterSettings, parse_size
+from imgbench.config.option import parse_size
+from imgbench.config.settings import TransmitterSettings
 from imgbench.measure.stats import bootstrap_ratio_ci
 from imgbench.observe.logs import configure_logging
 from imgbench.observe.metrics import TransmitterMetrics
@@ -54,7 +54,7 @@ def _image(size: str) -> Image:
 
 
 async def measure(sizes: list[str], images: int, repeat: int, delay: float) -> dict[str, Any]:
-    base = TransmitterSettings(
+    base = TransmitterSettings().updated(
         images=images,
         warmup=2,
         delay=delay,
@@ -77,7 +77,7 @@ async def measure(sizes: list[str], images: int, repeat: int, delay: float) -> d
                 for rep in range(repeat):
                     for label in rotate(list(RUNS), rep):
                         protocol, direction = RUNS[label]
-                        s = replace(target, protocols=(protocol,), direction=direction)
+                        s = target.updated(protocols=(protocol,), direction=direction)
                         harness = Harness(s, tracing.get_tracer("bench"), TransmitterMetrics())
                         run = await harness.run_protocol(
                             make_sender(protocol, s, tracing), image, new_run_id(), repetition=rep

@@ -26,7 +26,6 @@ import os
 import resource
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from benchmarks.runs import (
     rotate,
     with_mode,
 )
-from imgbench.config.settings import MIB
+from imgbench.config.option import MIB
 from imgbench.observe.logs import configure_logging
 from imgbench.observe.metrics import TransmitterMetrics
 from imgbench.runtime import alloc
@@ -72,7 +71,7 @@ LINEAR_MAX = 1.2
 
 async def _child(sizes: list[int], images: int, warmup: int, bare: bool) -> dict[str, Any]:
     """Measure every mode at every size with one receiver (and the bare grpcio pairs)."""
-    settings = replace(base_settings(FULL), images=images, warmup=warmup, delay=0.05)
+    settings = base_settings(FULL).updated(images=images, warmup=warmup, delay=0.05)
     tracing = TracerProvider()
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="imgbench-lin-") as tmp:
@@ -99,7 +98,7 @@ async def _child(sizes: list[int], images: int, warmup: int, bare: bool) -> dict
                 for label in MODES:
                     s = with_mode(target, label)
                     harness = Harness(s, tracing.get_tracer("imgbench.bench"), TransmitterMetrics())
-                    sender = make_sender(s.protocols[0], s, tracing)
+                    sender = make_sender(s.workload.protocols[0], s, tracing)
                     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                     run = await harness.run_protocol(sender, image, new_run_id())
                     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults

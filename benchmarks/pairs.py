@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +22,8 @@ from benchmarks.runs import (
     rotate,
     with_mode,
 )
-from imgbench.config.settings import MIB, TransmitterSettings
+from imgbench.config.option import MIB
+from imgbench.config.settings import TransmitterSettings
 from imgbench.measure.results import Sample
 from imgbench.observe.metrics import TransmitterMetrics
 from transmitter.image import Image
@@ -65,7 +65,7 @@ async def _wait_for_run(
 ) -> list[Sample]:
     settings = with_mode(settings, label)
     harness = Harness(settings, tracing.get_tracer("imgbench.bench"), TransmitterMetrics())
-    sender = _WaitForSender(make_sender(settings.protocols[0], settings, tracing))
+    sender = _WaitForSender(make_sender(settings.workload.protocols[0], settings, tracing))
     return (await harness.run_protocol(sender, image, new_run_id())).samples
 
 
@@ -94,7 +94,7 @@ async def harness_pairs(
                 for which in rotate(["h", "b", "w"], rep):
                     if which in ("h", "w"):
                         run = harness_run if which == "h" else _wait_for_run
-                        samples = await run(replace(target, images=images), mode, image, tracing)
+                        samples = await run(target.updated(images=images), mode, image, tracing)
                         times = [s.transmission_s for s in samples]
                     else:
                         times = await bare_run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imgbench.config.settings import MIB
+from imgbench.config.option import MIB
 
 
 @dataclass(frozen=True)

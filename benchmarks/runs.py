@@ -30,7 +30,7 @@ from benchmarks.baseline import (
     StreamsTcpClient,
 )
 from benchmarks.plan import Plan
-from imgbench.config.settings import TransmitterSettings
+from imgbench.config.settings import TargetSettings, TransmitterSettings
 from imgbench.measure.results import NS, ProtocolRun, Sample
 from imgbench.observe.metrics import TransmitterMetrics
 from imgbench.wire import digest
@@ -109,35 +109,35 @@ async def receiver(
         starting = local_receiver(base, log_path)
         ports = await starting.__aenter__()
     try:
-        yield replace(
-            base,
+        local = TargetSettings(
             receiver_host="127.0.0.1",
             ws_port=ports["websocket"],
             grpc_port=ports["grpc"],
             http_port=ports["http"],
         )
+        yield replace(base, target=local)
     finally:
         await starting.__aexit__(None, None, None)
 
 
 def base_settings(plan: Plan, **overrides: Any) -> TransmitterSettings:
-    return replace(
-        TransmitterSettings(
-            warmup=plan.warmup,
-            delay=plan.delay,
-            connect_timeout=20.0,
-            image_timeout=30.0,
-            log_level="info",
-        ),
-        **overrides,
+    return TransmitterSettings().updated(
+        **{
+            "warmup": plan.warmup,
+            "delay": plan.delay,
+            "connect_timeout": 20.0,
+            "image_timeout": 30.0,
+            "log_level": "info",
+            **overrides,
+        }
     )
 
 
 def with_mode(settings: TransmitterSettings, label: str) -> TransmitterSettings:
     protocol, mode = HARNESS_MODES[label]
     if protocol == "websocket":
-        return replace(settings, protocols=(protocol,), ws_mode=mode)
-    return replace(settings, protocols=(protocol,), grpc_mode=mode)
+        return settings.updated(protocols=(protocol,), ws_mode=mode)
+    return settings.updated(protocols=(protocol,), grpc_mode=mode)
 
 
 class _JoiningGrpcSender(GrpcSender):
@@ -164,7 +164,7 @@ async def protocol_run(
     sender = (
         _JoiningGrpcSender(settings, tracing)
         if join
-        else make_sender(settings.protocols[0], settings, tracing)
+        else make_sender(settings.workload.protocols[0], settings, tracing)
     )
     return await harness.run_protocol(sender, image, new_run_id())
 

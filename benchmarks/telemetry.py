@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from benchmarks.runs import (
     protocol_run,
     receiver,
 )
-from imgbench.config.settings import MIB
+from imgbench.config.option import MIB
 from imgbench.observe.tracing import tracer_provider
 
 
@@ -61,7 +60,7 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
                 **{**NO_OTLP, "IMGBENCH_TELEMETRY": "off"},
             ) as off,
         ):
-            off = replace(off, telemetry=False)
+            off = off.updated(telemetry=False)
             for rep in range(plan.overhead_reps):
                 for label in plan.overhead_modes:
                     order = ["on", "off"] if rep % 4 in (0, 3) else ["off", "on"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from benchmarks.runs import (
     receiver,
     rotate,
 )
-from imgbench.config.settings import MIB
+from imgbench.config.option import MIB
 
 
 async def throughput(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) -> dict[str, Any]:
@@ -48,7 +47,7 @@ async def throughput(plan: Plan, base_ports: dict[str, int], out: Path, log: Log
                 for variant in rotate(variants, rep):
                     if variant in HARNESS_MODES or variant == JOIN:
                         samples = await harness_run(
-                            replace(target, images=images), variant, image, tracing
+                            target.updated(images=images), variant, image, tracing
                         )
                         times = [s.transmission_s for s in samples]
                     else:

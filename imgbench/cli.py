@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imgbench import __version__
-from imgbench.config import settings
+from imgbench import __version__, config
 from imgbench.errors import ConfigError, ResultsError, RunError
 from imgbench.observe.logs import configure_logging, get_logger
 from imgbench.runtime import alloc
@@ -47,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="start a local receiver, send the image over each protocol, print the table",
         description="The main job: a side-by-side comparison on this machine (no Docker).",
     )
-    settings.add_arguments(
-        compare, settings.COMPARE_OPTIONS, only_with_external=settings.EXTERNAL_ONLY
+    config.add_arguments(
+        compare, config.COMPARE_OPTIONS, only_with_external=config.EXTERNAL_ONLY
     )
     _output_flags(compare)
 
@@ -57,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare the protocols at several image sizes (generated noise PNGs)",
         description="One comparison per size; a table and a plot of median time and throughput.",
     )
-    settings.add_arguments(
-        sweep, settings.COMPARE_OPTIONS, only_with_external=settings.EXTERNAL_ONLY
+    config.add_arguments(
+        sweep, config.COMPARE_OPTIONS, only_with_external=config.EXTERNAL_ONLY
     )
     _output_flags(sweep)
     sweep.add_argument(
@@ -76,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="One lab per RTT and rate (root needed), one size sweep per pause between"
         " images in it; a table and plots of median time against RTT (README 'Over a network').",
     )
-    settings.add_arguments(netsweep, settings.COMPARE_OPTIONS)
+    config.add_arguments(netsweep, config.COMPARE_OPTIONS)
     from transmitter.netsweep import FULL, QUICK, QUICK_IMAGES
 
     for axis, what in (("rtts", "link RTTs"), ("rates", "link rates"), ("sizes", "image sizes"),
@@ -115,17 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     receiver = sub.add_parser("receiver", help="run the receiver service")
-    settings.add_arguments(receiver, settings.RECEIVER_OPTIONS)
+    config.add_arguments(receiver, config.RECEIVER_OPTIONS)
 
     transmitter = sub.add_parser(
         "transmitter", help="run the transmitter against a running receiver (once, or --serve)"
     )
-    settings.add_arguments(transmitter, settings.TRANSMITTER_OPTIONS)
+    config.add_arguments(transmitter, config.TRANSMITTER_OPTIONS)
     return parser
 
 
 def _output_flags(parser: argparse.ArgumentParser) -> None:
-    settings.add_arguments(parser, settings.REPORT_OPTIONS)
+    config.add_arguments(parser, config.REPORT_OPTIONS)
     parser.add_argument(
         "--details",
         action="store_true",
@@ -168,18 +167,18 @@ def _receiver(args: argparse.Namespace) -> int:
     from imgbench.runtime.lifecycle import ready_file
     from receiver.server import serve
 
-    cfg = settings.receiver_settings(args)
+    cfg = config.receiver_settings(args)
     configure_logging(cfg.log_format, cfg.log_level)
     asyncio.run(serve(cfg, ready_file(os.environ)))
     return 0
 
 
 def _transmitter(args: argparse.Namespace) -> int:
-    cfg = settings.transmitter_settings(args)
-    configure_logging(cfg.log_format, cfg.log_level)
+    cfg = config.transmitter_settings(args)
+    configure_logging(cfg.observe.log_format, cfg.observe.log_level)
     from transmitter.service import run_once, serve
 
-    if cfg.serve:
+    if cfg.service.serve:
         asyncio.run(serve(cfg))
         return 0
     return asyncio.run(run_once(cfg))
@@ -189,7 +188,7 @@ def _sizes(args: argparse.Namespace) -> list[int]:
     raw = args.sizes or os.environ.get("IMGBENCH_SWEEP_SIZES") or DEFAULT_SWEEP
     label = "IMGBENCH_SWEEP_SIZES (--sizes)"
     try:
-        sizes = [settings.parse_size(part) for part in raw.split(",") if part.strip()]
+        sizes = [config.parse_size(part) for part in raw.split(",") if part.strip()]
     except ValueError as exc:
         raise ConfigError(label, f"cannot parse {raw!r}: {exc}") from exc
     from imgbench.images import MIN_NOISE_PNG
@@ -206,26 +205,27 @@ def _compare(args: argparse.Namespace) -> int:
 
     from imgbench.observe.metrics import TransmitterMetrics
     from imgbench.observe.tracing import tracer_provider
-    from transmitter.compare import ComparisonFailed, compare_locally, sweep_locally
+    from transmitter.compare import ComparisonFailed, compare_with_receiver, sweep_with_receiver
     from transmitter.runner import new_run_id
 
-    cfg = settings.transmitter_settings(args, options=settings.COMPARE_OPTIONS)
-    report_cfg = settings.report_settings(args)  # bad --format/--threshold: exit 2 before the run
+    cfg = config.transmitter_settings(args, options=config.COMPARE_OPTIONS)
+    report_cfg = config.report_settings(args)  # bad --format/--threshold: exit 2 before the run
     sizes = _sizes(args) if args.command == "sweep" else []
-    if sizes and max(sizes) + 1024 > cfg.max_message_bytes:
+    limit = cfg.transport.max_message_bytes
+    if sizes and max(sizes) + 1024 > limit:
         raise ConfigError(
             "IMGBENCH_SWEEP_SIZES (--sizes)",
-            f"{max(sizes)} bytes does not fit IMGBENCH_MAX_MESSAGE_BYTES={cfg.max_message_bytes}",
+            f"{max(sizes)} bytes does not fit IMGBENCH_MAX_MESSAGE_BYTES={limit}",
         )
     # Logs go to stderr at warning level unless asked, so the table stays readable.
     level_given = bool(args.log_level or os.environ.get("IMGBENCH_LOG_LEVEL"))
-    level = cfg.log_level if level_given else "warning"
-    configure_logging(cfg.log_format, level)
+    level = cfg.observe.log_level if level_given else "warning"
+    configure_logging(cfg.observe.log_format, level)
     from transmitter.linked import read_link_record
 
     lab_record = read_link_record()
-    if cfg.link and lab_record is None:
-        if cfg.external:
+    if cfg.compare.link and lab_record is None:
+        if cfg.compare.external:
             raise ConfigError(
                 "IMGBENCH_LINK (--link)", "cannot be combined with an external receiver"
             )
@@ -234,7 +234,8 @@ def _compare(args: argparse.Namespace) -> int:
     out_dir = cfg.output / (lab_record[0] if lab_record else new_run_id())
     _make_output_dir(out_dir, "IMGBENCH_OUTPUT (--output)")
     tracing = tracer_provider("imgbench-transmitter")
-    total = cfg.images * len(cfg.protocols) * cfg.repeat * max(1, len(sizes))
+    work = cfg.workload
+    total = work.images * len(work.protocols) * work.repeat * max(1, len(sizes))
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -260,9 +261,9 @@ def _compare(args: argparse.Namespace) -> int:
         }
         try:
             if sizes:
-                comparisons = asyncio.run(sweep_locally(cfg, sizes, **common))  # type: ignore[arg-type]
+                comparisons = asyncio.run(sweep_with_receiver(cfg, sizes, **common))  # type: ignore[arg-type]
             else:
-                comparisons = [asyncio.run(compare_locally(cfg, **common))]  # type: ignore[arg-type]
+                comparisons = [asyncio.run(compare_with_receiver(cfg, **common))]  # type: ignore[arg-type]
         except ComparisonFailed as exc:
             _write_partial(exc.comparisons, out_dir, sweep=bool(sizes))
             raise
@@ -301,7 +302,7 @@ def _write_partial(comparisons: list[Any], out_dir: Path, *, sweep: bool) -> Non
 def _print_outcome(
     comparisons: list[Any],
     out_dir: Path,
-    report_cfg: settings.ReportSettings,
+    report_cfg: config.ReportSettings,
     *,
     details: bool,
     sweep: bool,
@@ -372,14 +373,14 @@ def _make_output_dir(path: Path, label: str) -> None:
 
 
 def _over_link(
-    cfg: settings.TransmitterSettings, command: str, sizes: list[int], level_given: bool
+    cfg: config.TransmitterSettings, command: str, sizes: list[int], level_given: bool
 ) -> int:
     """``--link``: the same command between two lab hosts (:mod:`transmitter.linked`)."""
     from imgbench.lab import LabUnavailable, parse_link, preflight
     from transmitter.linked import run_linked
     from transmitter.runner import new_run_id
 
-    spec = parse_link(cfg.link)
+    spec = parse_link(cfg.compare.link)
     try:
         preflight(spec)  # before anything is written: a refusal leaves no trace
     except LabUnavailable as exc:
@@ -397,8 +398,6 @@ def _over_link(
 
 def _netsweep(args: argparse.Namespace) -> int:
     """``netsweep``: the link grid (:mod:`transmitter.netsweep`), then table and plots."""
-    from dataclasses import replace
-
     from rich.console import Console
     from rich.table import Table as RichTable
 
@@ -410,11 +409,11 @@ def _netsweep(args: argparse.Namespace) -> int:
     defaults = QUICK if args.quick else FULL
     if args.quick and args.images is None:
         args.images = str(QUICK_IMAGES)
-    cfg = settings.transmitter_settings(args, options=settings.COMPARE_OPTIONS)
-    cfg = replace(cfg, link="", external=False)  # the sweep makes its own links
+    cfg = config.transmitter_settings(args, options=config.COMPARE_OPTIONS)
+    cfg = cfg.updated(link="", external=False)  # the sweep makes its own links
     raw_sizes = args.net_sizes or defaults["sizes"]
     try:
-        sizes = [settings.parse_size(p) for p in raw_sizes.split(",") if p.strip()]
+        sizes = [config.parse_size(p) for p in raw_sizes.split(",") if p.strip()]
     except ValueError as exc:
         raise ConfigError("--sizes", f"cannot parse {raw_sizes!r}: {exc}") from exc
     grid = parse_grid(
@@ -422,7 +421,7 @@ def _netsweep(args: argparse.Namespace) -> int:
         args.net_delays or defaults["delays"],
     )  # fmt: skip
     level_given = bool(args.log_level or os.environ.get("IMGBENCH_LOG_LEVEL"))
-    configure_logging(cfg.log_format, cfg.log_level if level_given else "warning")
+    configure_logging(cfg.observe.log_format, cfg.observe.log_level if level_given else "warning")
     try:
         preflight(LinkSpec())
     except LabUnavailable as exc:

@@ -21,7 +21,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from websockets.asyncio.server import Server
 
 from imgbench import __version__
-from imgbench.config.settings import RECEIVER_OPTIONS, ReceiverSettings
+from imgbench.config.receiver_options import RECEIVER_OPTIONS
+from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import ConfigError
 from imgbench.observe.logs import get_logger
 from imgbench.observe.metrics import ReceiverMetrics

@@ -1,8 +1,9 @@
-"""``imgbench compare``: a local receiver process, both protocols, one result.
+"""``imgbench compare``: both protocols against one receiver, one result.
 
-The receiver runs as a separate process (sharing one event loop with the
-transmitter would make each side's work show up in the other's figures). It
-binds free loopback ports and reports them through a ready file.
+The receiver is the external one (``--external-receiver``) or, by default, a
+local receiver process (sharing one event loop with the transmitter would make
+each side's work show up in the other's figures), which binds free loopback
+ports and reports them through a ready file.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from imgbench import __version__
-from imgbench.config.settings import TransmitterSettings
+from imgbench.config.settings import TargetSettings, TransmitterSettings
 from imgbench.errors import ReceiverUnreachable, RunError
 from imgbench.measure.results import Comparison
 from imgbench.observe.logs import get_logger
@@ -62,12 +63,13 @@ def receiver_argv(settings: TransmitterSettings, bind: str) -> list[str]:
     telemetry choices (so both sides run with the same explicit configuration), and its
     TLS files (paths; the token goes through the environment, :func:`receiver_env`)."""
     tls = []
-    if settings.tls_on:
-        for flag, path in (("--tls-cert", settings.tls_cert), ("--tls-key", settings.tls_key),
-                           ("--tls-ca", settings.tls_ca)):  # fmt: skip
+    security = settings.security
+    if security.tls_on:
+        for flag, path in (("--tls-cert", security.tls_cert), ("--tls-key", security.tls_key),
+                           ("--tls-ca", security.tls_ca)):  # fmt: skip
             if path is not None:
                 tls += [flag, str(path)]
-        tls += ["--tls=true", f"--tls-client-auth={settings.tls_client_auth}"]
+        tls += ["--tls=true", f"--tls-client-auth={security.tls_client_auth}"]
     return [
         sys.executable,
         "-m",
@@ -81,25 +83,26 @@ def receiver_argv(settings: TransmitterSettings, bind: str) -> list[str]:
         "--http-port",
         "0",
         "--max-message-bytes",
-        str(settings.max_message_bytes),
+        str(settings.transport.max_message_bytes),
         "--log-level",
-        settings.log_level,
+        settings.observe.log_level,
         # The receiver follows the transmitter's telemetry choices, flags included.
-        f"--telemetry={settings.telemetry}",
-        f"--grpc-instrumentation={settings.grpc_instrumentation}",
+        f"--telemetry={settings.observe.telemetry}",
+        f"--grpc-instrumentation={settings.observe.grpc_instrumentation}",
         # Transport settings: the same on both sides, recorded with the result.
-        f"--grpc-bdp-probe={settings.grpc_bdp_probe}",
-        f"--grpc-lookahead-bytes={settings.grpc_lookahead_bytes}",
-        f"--grpc-max-frame-size={settings.grpc_max_frame_size}",
-        f"--ws-write-limit={settings.ws_write_limit}",
-        f"--ws-max-queue={settings.ws_max_queue}",
+        f"--grpc-bdp-probe={settings.transport.grpc_bdp_probe}",
+        f"--grpc-lookahead-bytes={settings.transport.grpc_lookahead_bytes}",
+        f"--grpc-max-frame-size={settings.transport.grpc_max_frame_size}",
+        f"--ws-write-limit={settings.transport.ws_write_limit}",
+        f"--ws-max-queue={settings.transport.ws_max_queue}",
         *tls,
     ]
 
 
 def receiver_env(settings: TransmitterSettings, extra: dict[str, str]) -> dict[str, str]:
     """:func:`child_env` plus the token, in the environment (never in argv: ps shows it)."""
-    return child_env({**extra, "IMGBENCH_TOKEN": settings.token} if settings.token else extra)
+    token = settings.security.token
+    return child_env({**extra, "IMGBENCH_TOKEN": token} if token else extra)
 
 
 def _read_ready(path: Path) -> dict[str, Any] | None:
@@ -195,12 +198,13 @@ async def run_comparison(
     progress: Progress | None = None,
     link: dict[str, Any] | None = None,
 ) -> Comparison:
-    """Run every protocol ``settings.repeat`` times against the configured receiver.
+    """Run every protocol ``settings.workload.repeat`` times against the configured receiver.
 
     ``link`` is the emulated link's record when this runs on a lab host
     (:mod:`transmitter.linked`), saved with the result.
     """
-    image = image if image is not None else load_image(settings.image)
+    work = settings.workload
+    image = image if image is not None else load_image(work.image)
     run_id = run_id or new_run_id()
     versions, host = environment()
     comparison = Comparison(
@@ -218,16 +222,16 @@ async def run_comparison(
         run_id=run_id,
         image=image.name,
         bytes=image.size,
-        protocols=list(settings.protocols),
-        images=settings.images,
-        delay_s=settings.delay,
-        warmup=settings.warmup,
-        repeat=settings.repeat,
+        protocols=list(work.protocols),
+        images=work.images,
+        delay_s=work.delay,
+        warmup=work.warmup,
+        repeat=work.repeat,
     )
-    planned = len(settings.protocols) * settings.repeat
+    planned = len(work.protocols) * work.repeat
     try:
-        for repetition in range(settings.repeat):
-            for position, protocol in enumerate(protocol_order(settings.protocols, repetition)):
+        for repetition in range(work.repeat):
+            for position, protocol in enumerate(protocol_order(work.protocols, repetition)):
                 sender = make_sender(protocol, settings, tracing, metrics.refused)
                 comparison.runs.append(
                     await harness.run_protocol(
@@ -264,21 +268,21 @@ async def receiver_target(
     With TLS asked for (``--tls``) and no certificate, a local receiver gets a
     throw-away CA and certificate (:mod:`imgbench.security.certs`), deleted afterwards.
     """
-    if settings.external:
+    if settings.compare.external:
         yield settings
         return
     with contextlib.ExitStack() as stack:
-        if settings.tls_on and settings.tls_cert is None:
+        if settings.security.tls_on and settings.security.tls_cert is None:
             settings = throwaway_tls(settings, Path(stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="imgbench-tls-"))))  # fmt: skip
         async with local_receiver(settings, out_dir / "receiver.log") as ports:
-            yield replace(
-                settings,
+            local = TargetSettings(
                 receiver_host="127.0.0.1",
                 ws_port=ports["websocket"],
                 grpc_port=ports["grpc"],
                 http_port=ports["http"],
             )
+            yield replace(settings, target=local)
 
 
 def throwaway_tls(
@@ -289,12 +293,12 @@ def throwaway_tls(
     in push mode, presents the same certificate)."""
     from imgbench.security.certs import write_files
 
-    files = write_files(directory, hosts, client_auth=settings.tls_client_auth)
+    files = write_files(directory, hosts, client_auth=settings.security.tls_client_auth)
     log.info("throw-away TLS certificate generated (no --tls-cert given)", directory=str(directory))
-    return replace(settings, tls=True, tls_cert=files.cert, tls_key=files.key, tls_ca=files.ca)
+    return settings.updated(tls=True, tls_cert=files.cert, tls_key=files.key, tls_ca=files.ca)
 
 
-async def compare_locally(
+async def compare_with_receiver(
     settings: TransmitterSettings,
     *,
     tracing: TracerProvider,
@@ -303,8 +307,9 @@ async def compare_locally(
     progress: Progress | None = None,
     link: dict[str, Any] | None = None,
 ) -> Comparison:
-    """Start a local receiver (unless ``settings.external``) and run the comparison."""
-    image = load_image(settings.image)
+    """Run the comparison against the external receiver (``settings.compare.external``)
+    or a local one started for it; ``out_dir.name`` is the run id."""
+    image = load_image(settings.workload.image)
     async with receiver_target(settings, out_dir) as target:
         return await run_comparison(
             target,
@@ -317,7 +322,7 @@ async def compare_locally(
         )
 
 
-async def sweep_locally(
+async def sweep_with_receiver(
     settings: TransmitterSettings,
     sizes: list[int],
     *,

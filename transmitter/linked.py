@@ -34,7 +34,9 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from imgbench.config.settings import COMPARE_OPTIONS, Option, TransmitterSettings
+from imgbench.config.option import Option
+from imgbench.config.settings import TransmitterSettings
+from imgbench.config.transmitter_options import COMPARE_OPTIONS
 from imgbench.lab import Lab, LabError, LinkSpec
 from imgbench.lab.baseline import BulkProbe, RttProbe, probe_bulk, probe_rtt
 from imgbench.lab.hosts import HOSTS
@@ -132,10 +134,11 @@ def child_flags(
     """Every resolved setting as ``--flag=value``, so the child runs exactly these
     (whatever came from flags, environment or defaults here)."""
     flags = []
+    values = settings.values()
     for opt in options:
         if opt.name in _NOT_PASSED or (opt.name == "log_level" and not log_level_given):
             continue
-        flags.append(f"{opt.flag}={_flag_value(getattr(settings, opt.name))}")
+        flags.append(f"{opt.flag}={_flag_value(values[opt.name])}")
     return flags
 
 
@@ -249,9 +252,9 @@ async def run_linked(
     warn_above_ceiling(spec, ceiling)
     async with Lab(spec) as lab, contextlib.AsyncExitStack() as stack:
         rtt, record = await probe_link(
-            lab, settings.link, ceiling, settings.tcp_slow_start_after_idle
+            lab, settings.compare.link, ceiling, settings.compare.tcp_slow_start_after_idle
         )
-        if settings.tls_on and settings.tls_cert is None:
+        if settings.security.tls_on and settings.security.tls_cert is None:
             # A throw-away certificate for the lab's addresses (as compare --tls on loopback).
             from transmitter.compare import throwaway_tls
 
@@ -262,9 +265,9 @@ async def run_linked(
         async with lab_receiver(lab, settings, out_dir / "receiver.log") as ports:
             args = [*child_flags(settings, log_level_given=log_level_given), *extra_args]
             code = await transmit(lab, ports, command, args, run_id=run_id, record=record,
-                                  token=settings.token)  # fmt: skip
+                                  token=settings.security.token)  # fmt: skip
     add_forwarder_stats(out_dir, lab.link_stats)
-    print(link_line(settings.link, rtt, ceiling, lab.link_stats, spec.mtu), flush=True)
+    print(link_line(settings.compare.link, rtt, ceiling, lab.link_stats, spec.mtu), flush=True)
     return code
 
 

@@ -22,7 +22,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,13 +134,13 @@ async def run_netsweep(
             done: list[tuple[str, float]] = []
             async with Lab(spec) as lab:
                 rtt_probe, record = await probe_link(
-                    lab, text, ceiling, settings.tcp_slow_start_after_idle
+                    lab, text, ceiling, settings.compare.tcp_slow_start_after_idle
                 )
                 cell_log = runs_dir / f"receiver-{_cell_id(run_id, rtt, rate, 0)}.log"
                 async with lab_receiver(lab, settings, cell_log) as ports:
                     for delay in grid.delays:
                         cell_id = _cell_id(run_id, rtt, rate, delay)
-                        cfg = replace(settings, delay=delay, output=runs_dir)
+                        cfg = settings.updated(delay=delay, output=runs_dir)
                         args = [*child_flags(cfg, log_level_given=log_level_given),
                                 f"--sizes={sizes}"]  # fmt: skip
                         with log_path.open("ab") as log:

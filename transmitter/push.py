@@ -102,10 +102,10 @@ def push_address(settings: TransmitterSettings) -> str:
     address it would use, which is an address the receiver can reach us at
     (on one host: 127.0.0.1).
     """
-    if settings.push_host:
-        return settings.push_host
+    if settings.push.push_host:
+        return settings.push.push_host
     family, kind, proto, _, address = socket.getaddrinfo(
-        settings.receiver_host, settings.http_port, type=socket.SOCK_DGRAM
+        settings.target.receiver_host, settings.target.http_port, type=socket.SOCK_DGRAM
     )[0]
     with socket.socket(family, kind, proto) as probe:
         probe.connect(address)
@@ -131,34 +131,35 @@ async def request_subscription(
     while True:
         try:
             status, _, answer = await request(
-                settings.receiver_host,
-                settings.http_port,
+                settings.target.receiver_host,
+                settings.target.http_port,
                 "POST",
                 SUBSCRIPTIONS_PATH,
                 headers={"Content-Type": "application/json"},
                 body=body.encode(),
                 timeout=max(0.1, min(10.0, deadline - time.monotonic())),
                 tls=tls.client_context() if tls is not None else None,
-                token=settings.token or None,
+                token=settings.security.token or None,
             )
         except ssl.SSLError as exc:  # a certificate or TLS mismatch does not heal
             raise ReceiverUnreachable(
-                f"TLS with the receiver's HTTP API at {settings.receiver_host}:"
-                f"{settings.http_port} failed: {tls_reason(exc)}"
+                f"TLS with the receiver's HTTP API at {settings.target.receiver_host}:"
+                f"{settings.target.http_port} failed: {tls_reason(exc)}"
             ) from exc
         except (OSError, TimeoutError) as exc:
             if time.monotonic() + delay > deadline:
                 raise ReceiverUnreachable(
-                    f"cannot ask the receiver at {settings.receiver_host}:{settings.http_port}"
-                    f" to subscribe: {exc}"
+                    f"cannot ask the receiver at {settings.target.receiver_host}:"
+                    f"{settings.target.http_port} to subscribe: {exc}"
                 ) from exc
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
             continue
         if status == 401:
             raise ReceiverRefused(
-                f"the receiver at {settings.receiver_host}:{settings.http_port} refused the"
-                " subscription request (HTTP 401): missing or wrong bearer token (IMGBENCH_TOKEN)"
+                f"the receiver at {settings.target.receiver_host}:{settings.target.http_port}"
+                " refused the subscription request (HTTP 401): missing or wrong bearer token"
+                " (IMGBENCH_TOKEN)"
             )
         if status != 202:
             raise ReceiverUnreachable(
@@ -198,18 +199,19 @@ class PushWebSocketSender:
 
     async def connect(self, deadline: float, traceparent: str) -> None:
         s = self.settings
+        token = s.security.token
         host = push_address(s)
         self._connected = asyncio.get_running_loop().create_future()
         self._server = await serve(
             self._handler,
             host,
-            s.push_ws_port,
+            s.push.push_ws_port,
             max_size=ACK_LIMIT,  # only acks come back
             # The server decides: deflate only when the transmitter asks for it.
-            compression="deflate" if s.compression else None,
+            compression="deflate" if s.workload.compression else None,
             # As the receiver's upload endpoint: the token first, then the path.
             process_request=guards.chain(
-                guards.websocket_check(s.token, self._refused) if s.token else None,
+                guards.websocket_check(token, self._refused) if token else None,
                 self._check_path,
             ),
             ssl=self._tls.server_context() if self._tls is not None else None,
@@ -292,11 +294,11 @@ class PushGrpcSender:
 
     async def connect(self, deadline: float, traceparent: str) -> None:
         s = self.settings
-        limit = s.max_message_bytes + GRPC_HEADROOM
+        limit = s.transport.max_message_bytes + GRPC_HEADROOM
         interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
-        if s.token:  # first, as on the receiver
-            interceptors.append(guards.TokenInterceptor(s.token, self._refused))
-        if self._tracing is not None and s.telemetry and s.grpc_instrumentation:
+        if s.security.token:  # first, as on the receiver
+            interceptors.append(guards.TokenInterceptor(s.security.token, self._refused))
+        if self._tracing is not None and s.observe.telemetry and s.observe.grpc_instrumentation:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
             interceptors.append(
@@ -311,7 +313,7 @@ class PushGrpcSender:
                 ("grpc.max_send_message_length", limit),
             ],
             # The server decides, as the channel does for the uploads.
-            compression=grpc.Compression.Gzip if s.compression else None,
+            compression=grpc.Compression.Gzip if s.workload.compression else None,
         )
         server.add_generic_rpc_handlers(
             (
@@ -322,7 +324,7 @@ class PushGrpcSender:
             )
         )
         host = _host(push_address(s))
-        address = f"{host}:{s.push_grpc_port}"
+        address = f"{host}:{s.push.push_grpc_port}"
         port = (
             server.add_secure_port(address, self._tls.grpc_server_credentials())
             if self._tls is not None
@@ -330,7 +332,7 @@ class PushGrpcSender:
         )
         if port == 0:
             raise ReceiverUnreachable(
-                f"cannot bind the gRPC push server to {host}:{s.push_grpc_port}"
+                f"cannot bind the gRPC push server to {host}:{s.push.push_grpc_port}"
             )
         self._server = server
         await server.start()
@@ -387,7 +389,7 @@ class PushGrpcSender:
             if self._prebuilt is None or self._prebuilt.data is not data:
                 # The stream's generator still holds the previous message.
                 self._prebuilt = PrebuiltImage(data, spares=2)
-            if self._prebuilt.size <= self.settings.max_message_bytes:
+            if self._prebuilt.size <= self.settings.transport.max_message_bytes:
                 message = self._prebuilt.message(head[: -1 - len(varint(len(data)))])
                 if message is not None:
                     return message

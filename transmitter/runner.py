@@ -112,11 +112,11 @@ class Harness:
         result = ProtocolRun(
             protocol=protocol,
             mode=mode,
-            compression=s.compression,
-            images=s.images,
-            warmup=s.warmup,
-            delay_s=s.delay,
-            in_flight=s.in_flight,
+            compression=s.workload.compression,
+            images=s.workload.images,
+            warmup=s.workload.warmup,
+            delay_s=s.workload.delay,
+            in_flight=s.workload.in_flight,
             repetition=repetition,
             position=position,
             image_bytes=image.size,
@@ -130,7 +130,7 @@ class Harness:
             "imgbench.mode": mode,
             "imgbench.run_id": run_id,
             "imgbench.repetition": repetition,
-            "imgbench.images": s.images,
+            "imgbench.images": s.workload.images,
             "imgbench.bytes": image.size,
         }
         with (
@@ -175,21 +175,22 @@ class Harness:
     ) -> None:
         """Connect, warm up, send the measured images, close; fills ``result``."""
         s = self.settings
+        work = s.workload
         # The connection belongs to the run: its handshake carries the run span's context.
         run_span = trace.get_current_span()
-        await sender.connect(time.monotonic() + s.connect_timeout, traceparent(run_span))
+        await sender.connect(time.monotonic() + work.connect_timeout, traceparent(run_span))
         prober = ClockProber(
-            sender, key.run_id, key.repetition, total=s.images, timeout_s=s.image_timeout
+            sender, key.run_id, key.repetition, total=work.images, timeout_s=work.image_timeout
         )
         try:
-            for i in range(s.warmup):
+            for i in range(work.warmup):
                 if i:
-                    await asyncio.sleep(s.delay)
+                    await asyncio.sleep(work.delay)
                 result.warmup_samples.append(await self._send(sender, image, key, i, warmup=True))
             before_group = time.monotonic()
             await prober.group()
-            if s.warmup:
-                await asyncio.sleep(max(0.0, s.delay - (time.monotonic() - before_group)))
+            if work.warmup:
+                await asyncio.sleep(max(0.0, work.delay - (time.monotonic() - before_group)))
             before = await self._costs_snapshot()
             result.samples = await self._measured(sender, image, key, prober)
             result.costs = _costs(before, await self._costs_snapshot(), result)
@@ -204,29 +205,30 @@ class Harness:
         self, sender: Sender, image: Image, key: RunKey, prober: ClockProber
     ) -> list[Sample]:
         s = self.settings
-        if s.in_flight == 1:
+        work = s.workload
+        if work.in_flight == 1:
             samples = []
-            for i in range(s.images):
+            for i in range(work.images):
                 if i:
                     # The pause: probes first (right after the Ack), within its first half.
                     pause_start = time.monotonic()
-                    if s.delay > 0:
-                        await prober.group(budget_s=s.delay / 2)
-                    await asyncio.sleep(max(0.0, s.delay - (time.monotonic() - pause_start)))
+                    if work.delay > 0:
+                        await prober.group(budget_s=work.delay / 2)
+                    await asyncio.sleep(max(0.0, work.delay - (time.monotonic() - pause_start)))
                 samples.append(await self._send(sender, image, key, i))
             return samples
         # Burst: sends overlap, so there is no pause without a timed window in it:
         # only the groups before the first and after the last image.
-        slots = asyncio.Semaphore(s.in_flight)
+        slots = asyncio.Semaphore(work.in_flight)
         t0 = time.monotonic_ns()
 
         async def one(i: int) -> Sample:
-            scheduled = t0 + int(i * s.delay * NS)
+            scheduled = t0 + int(i * work.delay * NS)
             await asyncio.sleep(max(0.0, (scheduled - time.monotonic_ns()) / NS))
             async with slots:
                 return await self._send(sender, image, key, i, scheduled_ns=scheduled)
 
-        tasks = [asyncio.create_task(one(i)) for i in range(s.images)]
+        tasks = [asyncio.create_task(one(i)) for i in range(work.images)]
         try:
             return list(await asyncio.gather(*tasks))
         finally:
@@ -244,6 +246,7 @@ class Harness:
         scheduled_ns: int = 0,
     ) -> Sample:
         s = self.settings
+        work = s.workload
         protocol, mode = sender.protocol, sender.mode
         kind = "warm-up image" if warmup else "image"
         with (
@@ -274,7 +277,7 @@ class Harness:
                 protocol=protocol,
                 mode=mode,
                 sequence=sequence,
-                total=s.images,
+                total=work.images,
                 send_time_ns=send_ns,
                 clock=Clock.CLOCK_MONOTONIC,
                 content_type=image.content_type,
@@ -287,26 +290,26 @@ class Harness:
             if mode == "json":
                 payload = wire.encode_json_image(meta, image.data)
             elif mode == "chunked":
-                payload = wire.encode_chunks(meta, image.data, s.chunk_bytes)
+                payload = wire.encode_chunks(meta, image.data, work.chunk_bytes)
             else:
                 payload = wire.encode_image_parts(meta, image.data)
             message_bytes = payload_size(payload)
-            if largest_message(payload) > s.max_message_bytes:
+            if largest_message(payload) > s.transport.max_message_bytes:
                 self.metrics.errors.labels(protocol, "rejected").inc()
                 hint = " (IMGBENCH_GRPC_MODE=chunked sends it in parts)" if mode == "unary" else ""
                 raise RunError(
                     f"{protocol}/{mode}: a {largest_message(payload)}-byte message exceeds"
-                    f" IMGBENCH_MAX_MESSAGE_BYTES={s.max_message_bytes}{hint}"
+                    f" IMGBENCH_MAX_MESSAGE_BYTES={s.transport.max_message_bytes}{hint}"
                 )
             try:
                 # asyncio.timeout, not wait_for: wait_for wraps the send in a new Task
                 # that starts only on a later loop iteration, inside the timed window.
-                async with asyncio.timeout(s.image_timeout):
+                async with asyncio.timeout(work.image_timeout):
                     raw_ack = await sender.send(payload)
             except TimeoutError as exc:
                 self.metrics.errors.labels(protocol, "timeout").inc()
                 raise ImageLost(
-                    f"{protocol}/{mode}: no ack for {kind} {sequence} within {s.image_timeout} s"
+                    f"{protocol}/{mode}: no ack for {kind} {sequence} within {work.image_timeout} s"
                 ) from exc
             except ReceiverRefused as exc:
                 self.metrics.errors.labels(protocol, "rejected").inc()
@@ -342,7 +345,7 @@ class Harness:
                 checksum_ok=True,
             )
             if not warmup:
-                if s.telemetry:
+                if s.observe.telemetry:
                     self.metrics.sent.labels(*labels_of(protocol, mode)).inc()
                     self.metrics.round_trip.labels(*labels_of(protocol, mode)).observe(
                         sample.round_trip_s,
@@ -368,7 +371,7 @@ class Harness:
         links: list[Link] | None = None,
     ) -> contextlib.AbstractContextManager[Any]:
         """A current span, or none at all with IMGBENCH_TELEMETRY=off."""
-        if self.settings.telemetry:
+        if self.settings.observe.telemetry:
             return self.tracer.start_as_current_span(
                 name, context=context, kind=kind, attributes=attributes, links=links
             )
@@ -379,10 +382,10 @@ class Harness:
         the receiver's, or in push mode this transmitter's push server."""
         s = self.settings
         if mode == PUSH_MODE:
-            port = s.push_ws_port if protocol == "websocket" else s.push_grpc_port
-            return span_attributes(protocol, mode, address=s.push_host or None, port=port)
-        port = s.ws_port if protocol == "websocket" else s.grpc_port
-        return span_attributes(protocol, mode, address=s.receiver_host, port=port)
+            port = s.push.push_ws_port if protocol == "websocket" else s.push.push_grpc_port
+            return span_attributes(protocol, mode, address=s.push.push_host or None, port=port)
+        port = s.target.ws_port if protocol == "websocket" else s.target.grpc_port
+        return span_attributes(protocol, mode, address=s.target.receiver_host, port=port)
 
     async def _costs_snapshot(self) -> dict[str, Any]:
         """Own CPU/memory, and the receiver's when its HTTP port answers.
@@ -395,16 +398,16 @@ class Harness:
         s = self.settings
         tls = transmitter_tls(s)
         context = tls.client_context() if tls is not None else None
-        token = s.token or None
+        token = s.security.token or None
         try:
             status, body = await get_json(
-                s.receiver_host, s.http_port, "/stats", 2, tls=context, token=token
+                s.target.receiver_host, s.target.http_port, "/stats", 2, tls=context, token=token
             )
             if status == 200:
                 snap["receiver"] = body
             await request(
-                s.receiver_host,
-                s.http_port,
+                s.target.receiver_host,
+                s.target.http_port,
                 "POST",
                 "/stats/reset-peak",
                 timeout=2,

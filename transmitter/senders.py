@@ -85,7 +85,8 @@ class Sender(Protocol):
 
 def transmitter_tls(settings: TransmitterSettings) -> Tls | None:
     """The transmitter's TLS (None when off); it listens in push and service mode."""
-    return tls_of(settings, server=settings.direction == "push" or settings.serve)
+    server = settings.workload.direction == "push" or settings.service.serve
+    return tls_of(settings.security, server=server)
 
 
 def make_sender(
@@ -95,7 +96,7 @@ def make_sender(
     refused: guards.Refused | None = None,
 ) -> Sender:
     """``refused(transport)``: a push server refused a client without the token."""
-    if settings.direction == "push":
+    if settings.workload.direction == "push":
         # The transmitter as the server (imported here: transmitter.push builds on this module).
         from transmitter.push import make_push_sender
 
@@ -167,11 +168,11 @@ class WebSocketSender:
     protocol = "websocket"
 
     def __init__(self, settings: TransmitterSettings) -> None:
-        self.mode = settings.ws_mode
+        self.mode = settings.workload.ws_mode
         path = "/v1/images/json" if self.mode == "json" else "/v1/images"
         self._tls = transmitter_tls(settings)
         scheme = "wss" if self._tls is not None else "ws"
-        self.url = f"{scheme}://{settings.receiver_host}:{settings.ws_port}{path}"
+        self.url = f"{scheme}://{settings.target.receiver_host}:{settings.target.ws_port}{path}"
         self.settings = settings
         self._conn: ClientConnection | None = None
         self._acks = _OrderedAcks()
@@ -180,7 +181,7 @@ class WebSocketSender:
 
     async def connect(self, deadline: float, traceparent: str) -> None:
         delay = 0.1
-        headers = guards.headers(self.settings.token)
+        headers = guards.headers(self.settings.security.token)
         if traceparent:
             headers["traceparent"] = traceparent
         while True:
@@ -189,11 +190,11 @@ class WebSocketSender:
                     self.url,
                     ssl=self._tls.client_context() if self._tls is not None else None,
                     max_size=ACK_LIMIT,  # only acks come back
-                    compression="deflate" if self.settings.compression else None,
+                    compression="deflate" if self.settings.workload.compression else None,
                     additional_headers=headers or None,
                     open_timeout=max(0.1, min(10.0, deadline - time.monotonic())),
                     proxy=None,
-                    write_limit=self.settings.ws_write_limit,
+                    write_limit=self.settings.transport.ws_write_limit,
                     ping_interval=20,
                     ping_timeout=60,
                 )
@@ -262,22 +263,22 @@ class GrpcSender:
     protocol = "grpc"
 
     def __init__(self, settings: TransmitterSettings, tracing: TracerProvider | None) -> None:
-        self.mode = settings.grpc_mode
-        self.target = f"{settings.receiver_host}:{settings.grpc_port}"
+        self.mode = settings.workload.grpc_mode
+        self.target = f"{settings.target.receiver_host}:{settings.target.grpc_port}"
         self.settings = settings
         self._tracing = tracing
         self._tls = transmitter_tls(settings)
         #: The token in every call's metadata (none without a token).
-        self._metadata = guards.metadata(settings.token) or None
+        self._metadata = guards.metadata(settings.security.token) or None
         self._channel: grpc.aio.Channel | None = None
         self._stream: _GrpcStream | None = None
         self._prebuilt: PrebuiltImage | None = None
 
     async def connect(self, deadline: float, traceparent: str) -> None:
-        limit = self.settings.max_message_bytes + GRPC_HEADROOM
+        limit = self.settings.transport.max_message_bytes + GRPC_HEADROOM
         interceptors = None
         s = self.settings
-        if self._tracing is not None and s.telemetry and s.grpc_instrumentation:
+        if self._tracing is not None and s.observe.telemetry and s.observe.grpc_instrumentation:
             from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
             interceptors = aio_client_interceptors(tracer_provider=self._tracing)  # type: ignore[no-untyped-call]
@@ -290,9 +291,9 @@ class GrpcSender:
                 # Compose may start us before the receiver: retry quickly, not after 1-120 s.
                 ("grpc.initial_reconnect_backoff_ms", 100),
                 ("grpc.max_reconnect_backoff_ms", 2000),
-                *s.grpc_options(),
+                *s.transport.grpc_options(),
             ],
-            compression=grpc.Compression.Gzip if self.settings.compression else None,
+            compression=grpc.Compression.Gzip if self.settings.workload.compression else None,
             interceptors=interceptors,
         )
         try:
@@ -309,7 +310,9 @@ class GrpcSender:
             upload = self._channel.stream_unary(UPLOAD, None, None)
             try:
                 chunked_ack: bytes = await upload(
-                    iter(payload), timeout=self.settings.image_timeout, metadata=self._metadata
+                    iter(payload),
+                    timeout=self.settings.workload.image_timeout,
+                    metadata=self._metadata,
                 )
             except grpc.aio.AioRpcError as exc:
                 raise _rpc_error(exc) from exc
@@ -322,7 +325,7 @@ class GrpcSender:
         call = self._channel.unary_unary(SEND, None, None)
         try:
             ack: bytes = await call(
-                payload, timeout=self.settings.image_timeout, metadata=self._metadata
+                payload, timeout=self.settings.workload.image_timeout, metadata=self._metadata
             )
         except grpc.aio.AioRpcError as exc:
             raise _rpc_error(exc) from exc
@@ -340,7 +343,7 @@ class GrpcSender:
             if self._prebuilt is None or self._prebuilt.data is not data:
                 # A stream's request iterator still holds the previous message.
                 self._prebuilt = PrebuiltImage(data, spares=2 if self.mode == "stream" else 1)
-            if self._prebuilt.size <= self.settings.max_message_bytes:
+            if self._prebuilt.size <= self.settings.transport.max_message_bytes:
                 # head = other fields + data's tag and length (encode_image_parts).
                 message = self._prebuilt.message(head[: -1 - len(varint(len(data)))])
                 if message is not None:

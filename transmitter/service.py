@@ -13,11 +13,13 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from imgbench.config.settings import TransmitterSettings, override_workload
+from imgbench.config.resolve import override_workload
+from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ConfigError, RunError
 from imgbench.measure.results import Comparison
 from imgbench.observe.logs import get_logger
@@ -38,8 +40,8 @@ log = get_logger("transmitter")
 SERVICE_NAME = "imgbench-transmitter"
 
 
-def _save(settings: TransmitterSettings, comparison: Comparison) -> None:
-    out = settings.output / comparison.run_id
+def _save(output: Path, comparison: Comparison) -> None:
+    out = output / comparison.run_id
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(
         json.dumps(results_document(comparison), indent=2) + "\n", encoding="utf-8"
@@ -71,12 +73,12 @@ def print_summary(comparison: Comparison) -> None:
 
 def warn_clear_tokens(settings: TransmitterSettings) -> None:
     """Warn for every network address the token would cross in clear text."""
-    tls = settings.tls_on
-    warn_clear_token(settings.token, tls, settings.receiver_host, "RECEIVER_HOST")
-    if settings.direction == "push" and settings.push_host:
-        warn_clear_token(settings.token, tls, settings.push_host, "IMGBENCH_PUSH_HOST")
-    if settings.serve:
-        warn_clear_token(settings.token, tls, settings.bind, "TRANSMITTER_BIND")
+    tls, token = settings.security.tls_on, settings.security.token
+    warn_clear_token(token, tls, settings.target.receiver_host, "RECEIVER_HOST")
+    if settings.workload.direction == "push" and settings.push.push_host:
+        warn_clear_token(token, tls, settings.push.push_host, "IMGBENCH_PUSH_HOST")
+    if settings.service.serve:
+        warn_clear_token(token, tls, settings.service.bind, "TRANSMITTER_BIND")
 
 
 async def run_once(settings: TransmitterSettings) -> int:
@@ -91,7 +93,7 @@ async def run_once(settings: TransmitterSettings) -> int:
         tracing.shutdown()
     log_summary(comparison)
     print_summary(comparison)
-    _save(settings, comparison)
+    _save(settings.output, comparison)
     return 0
 
 
@@ -117,10 +119,10 @@ class TransmitterService:
                 ("POST", "/runs"): self._start_run,
                 ("GET", "/runs/latest"): self._latest,
             },
-            settings.bind,
-            settings.api_port,
+            settings.service.bind,
+            settings.service.api_port,
             tls=tls.server_context() if tls is not None else None,
-            token=settings.token or None,
+            token=settings.security.token or None,
             refused=self._refused,
         )
 
@@ -129,20 +131,21 @@ class TransmitterService:
         return self._http.port
 
     async def start(self) -> None:
+        service = self.settings.service
         try:
             await self._http.start()
         except OSError as exc:
             why = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ConfigError(
                 "TRANSMITTER_PORT (--api-port)",
-                f"cannot listen on {self.settings.bind}:{self.settings.api_port}: {why}",
+                f"cannot listen on {service.bind}:{service.api_port}: {why}",
             ) from exc
         log.info(
             "transmitter API listening",
-            bind=self.settings.bind,
+            bind=self.settings.service.bind,
             port=self.port,
-            tls=self.settings.tls_on,
-            token=bool(self.settings.token),
+            tls=self.settings.security.tls_on,
+            token=bool(self.settings.security.token),
         )
         warn_clear_tokens(self.settings)
 
@@ -176,7 +179,7 @@ class TransmitterService:
             )
             self.latest = {"status": "ok", **results_document(comparison)}
             log_summary(comparison)
-            _save(settings, comparison)
+            _save(settings.output, comparison)
         except RunError as exc:
             self.latest = {"status": "failed", "run_id": run_id, "error": str(exc)}
             log.error("comparison failed", run_id=run_id, error=str(exc))
@@ -193,9 +196,9 @@ class TransmitterService:
             self.trigger()
             if self.current is not None:
                 await asyncio.gather(self.current, return_exceptions=True)
-            if self.settings.run_interval <= 0:
+            if self.settings.service.run_interval <= 0:
                 return
-            await asyncio.sleep(self.settings.run_interval)
+            await asyncio.sleep(self.settings.service.run_interval)
 
     async def _healthz(self, _: Request) -> Response:
         running = self.current is not None and not self.current.done()

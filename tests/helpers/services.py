@@ -32,19 +32,19 @@ class LiveReceiver:
 
     def transmitter_settings(self, **overrides: object) -> TransmitterSettings:
         """Settings pointing at this receiver: 3 images, no delay, 1 warm-up by default."""
-        base = TransmitterSettings(
-            receiver_host="127.0.0.1",
-            ws_port=self.server.ports["websocket"],
-            grpc_port=self.server.ports["grpc"],
-            http_port=self.server.ports["http"],
-            images=3,
-            delay=0.0,
-            warmup=1,
-            connect_timeout=5.0,
-            image_timeout=20.0,
-            max_message_bytes=self.server.settings.max_message_bytes,
-        )
-        return replace(base, **overrides)  # type: ignore[arg-type]
+        defaults: dict[str, object] = {
+            "receiver_host": "127.0.0.1",
+            "ws_port": self.server.ports["websocket"],
+            "grpc_port": self.server.ports["grpc"],
+            "http_port": self.server.ports["http"],
+            "images": 3,
+            "delay": 0.0,
+            "warmup": 1,
+            "connect_timeout": 5.0,
+            "image_timeout": 20.0,
+            "max_message_bytes": self.server.settings.max_message_bytes,
+        }
+        return TransmitterSettings().updated(**{**defaults, **overrides})
 
 
 async def start_receiver(**overrides: object) -> LiveReceiver:

@@ -138,7 +138,7 @@ async def still_fine(t: Target, case: str) -> None:
     """Healthy, a legitimate run on both transports succeeds, RSS back under the bound."""
     status, health = await get_json("127.0.0.1", t.ports["http"], "/healthz")
     assert status == 200 and health["status"] == "ok", health
-    settings = TransmitterSettings(
+    settings = TransmitterSettings().updated(
         receiver_host="127.0.0.1", ws_port=t.ports["websocket"], grpc_port=t.ports["grpc"],
         http_port=t.ports["http"], images=2, delay=0.0, warmup=0, connect_timeout=5.0,
         image_timeout=20.0, max_message_bytes=LIMIT,

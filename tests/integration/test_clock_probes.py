@@ -219,7 +219,8 @@ async def test_a_run_probes_before_between_and_after_and_finds_the_clock_shared(
 ) -> None:
     settings = live_receiver.transmitter_settings(images=3, delay=0.2, **overrides)
     image = Image("x", b"x" * 50_000, wire.digest(b"x" * 50_000), "image/png")
-    run_id = f"run-{protocol}-{len(overrides)}-{settings.grpc_mode}-{settings.ws_mode}"
+    work = settings.workload
+    run_id = f"run-{protocol}-{len(overrides)}-{work.grpc_mode}-{work.ws_mode}"
     run = await make_transmitter(settings).harness.run_protocol(
         make_sender(protocol, settings, None), image, run_id
     )

@@ -72,10 +72,10 @@ async def old_receiver(tmp_path: Path) -> AsyncIterator[dict[str, int]]:
 async def test_a_revision_1_receiver_gives_uncorrected_figures(
     old_receiver: dict[str, int], protocol: str, overrides: dict[str, object]
 ) -> None:
-    settings = TransmitterSettings(
+    settings = TransmitterSettings().updated(
         receiver_host="127.0.0.1", ws_port=old_receiver["websocket"],
         grpc_port=old_receiver["grpc"], http_port=old_receiver["http"], images=3, delay=0.0,
-        warmup=1, connect_timeout=10.0, image_timeout=20.0, **overrides,  # type: ignore[arg-type]
+        warmup=1, connect_timeout=10.0, image_timeout=20.0, **overrides,
     )  # fmt: skip
     provider, _ = memory_tracing()
     harness = Harness(settings, provider.get_tracer("t"), TransmitterMetrics())

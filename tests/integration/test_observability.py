@@ -138,10 +138,9 @@ async def test_metrics_match_the_run_figures(live_receiver: LiveReceiver) -> Non
 async def test_receiver_span_is_child_of_transmitter_send_span(
     live_receiver: LiveReceiver, protocol: str, mode: str
 ) -> None:
-    from dataclasses import replace
-
-    settings = replace(live_receiver.transmitter_settings(images=3, warmup=1), grpc_mode=mode
-                       if protocol == "grpc" else "unary")  # fmt: skip
+    settings = live_receiver.transmitter_settings(
+        images=3, warmup=1, grpc_mode=mode if protocol == "grpc" else "unary"
+    )
     tx = make_transmitter(settings)
     # The transmitter's tracer provider also instruments gRPC calls, as in production.
     await tx.harness.run_protocol(
@@ -235,14 +234,13 @@ async def test_log_lines_about_an_image_carry_its_trace_ids(live_receiver: LiveR
 async def test_grpc_rpc_spans_only_when_instrumentation_is_on(instrumented: bool) -> None:
     """The RPC spans of opentelemetry-instrumentation-grpc are opt-in (they cost time in
     the timed window, with no WebSocket equivalent); the per-image trace works either way."""
-    from dataclasses import replace
 
     from helpers.services import start_receiver
 
     receiver = await start_receiver(grpc_instrumentation=instrumented)
     try:
-        settings = replace(
-            receiver.transmitter_settings(images=2, warmup=0), grpc_instrumentation=instrumented
+        settings = receiver.transmitter_settings(
+            images=2, warmup=0, grpc_instrumentation=instrumented
         )
         tx = make_transmitter(settings)
         await tx.harness.run_protocol(

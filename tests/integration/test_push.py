@@ -81,8 +81,8 @@ async def test_push_delivers_every_image_intact_through_the_receiver_core(
     assert _value(registry, "imgbench_bytes_received_total", labels) == 4 * image.size
     assert _value(registry, "imgbench_transmission_seconds_count", labels) == 4
     assert _value(tx.metrics.registry, "imgbench_images_sent_total", labels) == 4
-    upload = {"protocol": protocol, "mode": settings.ws_mode if protocol == "websocket"
-              else settings.grpc_mode, "direction": "upload"}  # fmt: skip
+    upload = {"protocol": protocol, "mode": settings.workload.ws_mode if protocol == "websocket"
+              else settings.workload.grpc_mode, "direction": "upload"}  # fmt: skip
     assert _value(registry, "imgbench_images_received_total", upload) == 0
     assert _value(registry, "imgbench_disconnects_total", {"protocol": protocol}) == 0
 

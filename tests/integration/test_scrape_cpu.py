@@ -15,7 +15,6 @@ import contextlib
 import re
 import statistics
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -69,13 +68,12 @@ async def test_receiver_cpu_per_mb_with_compose_scraping_is_within_5_percent(
     tmp_path: Path,
 ) -> None:
     interval = compose_scrape_interval()
-    base = TransmitterSettings(
+    base = TransmitterSettings().updated(
         images=5, delay=1.0, warmup=1, connect_timeout=10.0, image_timeout=30.0
     )
     image = load_image(None)
     async with local_receiver(base, tmp_path / "receiver.log") as ports:
-        settings = replace(
-            base,
+        settings = base.updated(
             receiver_host="127.0.0.1",
             ws_port=ports["websocket"],
             grpc_port=ports["grpc"],

@@ -59,7 +59,7 @@ async def test_failed_run_is_reported_not_raised(tmp_path: object) -> None:
 
     from imgbench.config.settings import TransmitterSettings
 
-    settings = TransmitterSettings(
+    settings = TransmitterSettings().updated(
         ws_port=1, grpc_port=1, http_port=1, connect_timeout=0.3, api_port=0,
         output=Path(str(tmp_path)), images=1, warmup=0,
     )  # fmt: skip

@@ -51,6 +51,6 @@ async def test_body_overrides_the_workload_and_bad_ones_get_400_naming_the_setti
         assert "run_interval" not in latest["settings"]  # service-only, serve is off here
         (verdict,) = latest["verdicts"]  # /runs/latest carries the verdict
         assert verdict["n"] == {"grpc/unary": 10, "websocket/binary": 10}
-        assert settings.images == 2  # the service's own settings are unchanged
+        assert settings.workload.images == 2  # the service's own settings are unchanged
     finally:
         await service.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imgbench.config.settings import receiver_settings, transmitter_settings
+from imgbench.config.resolve import receiver_settings, transmitter_settings
 from imgbench.runtime.http import get_json
 from transmitter.image import load_image
 from transmitter.senders import make_sender
@@ -15,7 +15,7 @@ from helpers.services import make_transmitter, start_receiver
 def test_the_switch_is_read_from_the_environment() -> None:
     assert receiver_settings(environ={}).telemetry is True
     assert receiver_settings(environ={"IMGBENCH_TELEMETRY": "off"}).telemetry is False
-    assert transmitter_settings(environ={"IMGBENCH_TELEMETRY": "off"}).telemetry is False
+    assert transmitter_settings(environ={"IMGBENCH_TELEMETRY": "off"}).observe.telemetry is False
 
 
 @pytest.mark.parametrize(("protocol", "mode"), [("websocket", "binary"), ("grpc", "stream")])

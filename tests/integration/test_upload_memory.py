@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from imgbench import wire
-from imgbench.config.settings import MIB
+from imgbench.config.option import MIB
 from imgbench.runtime.http import request
 from imgbench.v1.imgbench_pb2 import ImageChunk
 

@@ -17,18 +17,15 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-try:  # the settings module moves to imgbench.config on the layout branch
-    from imgbench.config import settings
-except ImportError:
-    from imgbench import settings
+from imgbench import config
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 COMPOSE_MARKER = "# ---- docker compose stack ----"
 READERS = {
-    "receiver": {o.env for o in settings.RECEIVER_OPTIONS},
-    "transmitter": {o.env for o in settings.TRANSMITTER_OPTIONS},
+    "receiver": {o.env for o in config.RECEIVER_OPTIONS},
+    "transmitter": {o.env for o in config.TRANSMITTER_OPTIONS},
 }
 #: Set by compose to a fixed value, whatever .env says (docker-compose.yml's header).
 FIXED = {

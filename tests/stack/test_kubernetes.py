@@ -35,12 +35,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from helpers.external_tools import require_tool
+from imgbench import config
 
-try:  # the settings module moves to imgbench.config on the layout branch
-    from imgbench.config import settings
-except ImportError:
-    from imgbench import settings
+from helpers.external_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -339,8 +336,8 @@ def env_of(objs: list[dict[str, Any]], workload: dict[str, Any]) -> dict[str, st
 
 def test_every_setting_is_one_the_service_reads(rendered: dict[str, list[dict[str, Any]]]) -> None:
     reads = {
-        "receiver": {o.env for o in settings.RECEIVER_OPTIONS},
-        "transmitter": {o.env for o in settings.TRANSMITTER_OPTIONS},
+        "receiver": {o.env for o in config.RECEIVER_OPTIONS},
+        "transmitter": {o.env for o in config.TRANSMITTER_OPTIONS},
     }
     objs = rendered["cross-node"]
     for workload in (o for o in objs if o["kind"] in WORKLOADS):
@@ -352,9 +349,9 @@ def test_every_setting_is_one_the_service_reads(rendered: dict[str, list[dict[st
         )
         # ... and they parse (a bad value would exit 2 naming it).
         if side == "receiver":
-            settings.receiver_settings(environ=env)
+            config.receiver_settings(environ=env)
         else:
-            settings.transmitter_settings(environ=env)
+            config.transmitter_settings(environ=env)
 
 
 def free_ports(count: int) -> list[int]:

@@ -22,8 +22,12 @@ EXPORTS = {
         "bootstrap_ratio_ci", "compute_figures", "summarize", "verdict",
     ],
     "imgbench.config": [
-        "COMPARE_OPTIONS", "RECEIVER_OPTIONS", "TRANSMITTER_OPTIONS", "ObserveSettings",
-        "Option", "ReceiverSettings", "TransmitterSettings", "receiver_settings",
+        "COMPARE_OPTIONS", "EXTERNAL_ONLY", "MIB", "RECEIVER_OPTIONS", "REPORT_OPTIONS",
+        "TRANSMITTER_OPTIONS", "CompareSettings", "ObserveSettings", "Option", "PushSettings",
+        "ReceiverSettings", "ReportSettings", "SecuritySettings", "ServiceSettings",
+        "TargetSettings", "TransmitterSettings", "TransportSettings", "WorkloadSettings",
+        "add_arguments",
+        "override_workload", "parse_size", "receiver_settings", "report_settings",
         "transmitter_settings",
     ],
     "imgbench.observe": [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from imgbench.config.settings import receiver_settings, transmitter_settings
+from imgbench.config import receiver_settings, transmitter_settings
 from imgbench.errors import ConfigError
 
 TOKEN = "a-token-of-enough-length-42"
@@ -47,7 +47,7 @@ def test_tls_is_on_when_asked_or_implied_by_a_certificate_or_ca(tmp_path: Path) 
     pem.write_text("-----BEGIN CERTIFICATE-----\n")
     assert not receiver_settings(environ={}).tls_on
     assert receiver_settings(environ={"IMGBENCH_TLS": "true"}).tls_on
-    assert transmitter_settings(environ={"IMGBENCH_TLS_CA": str(pem)}).tls_on
+    assert transmitter_settings(environ={"IMGBENCH_TLS_CA": str(pem)}).security.tls_on
     assert receiver_settings(environ={"IMGBENCH_TLS_CERT": str(pem)}).tls_on
     with pytest.raises(ConfigError) as missing:
         receiver_settings(environ={"IMGBENCH_TLS_CERT": str(tmp_path / "nope.pem")})

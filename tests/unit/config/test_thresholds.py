@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from imgbench.config import settings
+from imgbench import config
 from imgbench.config.thresholds import parse_threshold, parse_thresholds
 from imgbench.errors import ConfigError
 
@@ -59,14 +59,14 @@ def test_holds_per_operator() -> None:
 
 def test_flag_repeats_and_env_is_comma_separated() -> None:
     parser = argparse.ArgumentParser()
-    settings.add_arguments(parser, settings.REPORT_OPTIONS)
+    config.add_arguments(parser, config.REPORT_OPTIONS)
     args = parser.parse_args(["--threshold", "grpc:p50<1ms", "--threshold", "websocket:max<1s"])
-    cfg = settings.report_settings(args, environ={})
+    cfg = config.report_settings(args, environ={})
     assert [t.expression for t in cfg.thresholds] == ["grpc:p50<1ms", "websocket:max<1s"]
-    env = settings.report_settings(None, {"IMGBENCH_THRESHOLDS": "grpc:p50<1ms,grpc:ratio<2"})
+    env = config.report_settings(None, {"IMGBENCH_THRESHOLDS": "grpc:p50<1ms,grpc:ratio<2"})
     assert env.thresholds == parse_thresholds("grpc:p50<1ms, grpc:ratio<2")
-    assert settings.report_settings(None, {}).thresholds == ()
+    assert config.report_settings(None, {}).thresholds == ()
     with pytest.raises(ConfigError, match=r"IMGBENCH_THRESHOLDS \(--threshold\)"):
-        settings.report_settings(None, {"IMGBENCH_THRESHOLDS": "grpc:p50<1"})
+        config.report_settings(None, {"IMGBENCH_THRESHOLDS": "grpc:p50<1"})
     with pytest.raises(ConfigError, match=r"IMGBENCH_FORMAT \(--format\)"):
-        settings.report_settings(None, {"IMGBENCH_FORMAT": "yaml"})
+        config.report_settings(None, {"IMGBENCH_FORMAT": "yaml"})

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from imgbench.config import settings
+from imgbench import config
 from imgbench.errors import ConfigError
 from transmitter.compare import child_env
 from transmitter.linked import child_flags
@@ -30,11 +30,11 @@ def test_child_env_is_explicit_not_a_copy_of_ours() -> None:
     }
 
 
-def _settings(argv: list[str], environ: dict[str, str]) -> settings.TransmitterSettings:
+def _settings(argv: list[str], environ: dict[str, str]) -> config.TransmitterSettings:
     parser = argparse.ArgumentParser()
-    settings.add_arguments(parser, settings.COMPARE_OPTIONS)
-    return settings.transmitter_settings(
-        parser.parse_args(argv), environ, options=settings.COMPARE_OPTIONS
+    config.add_arguments(parser, config.COMPARE_OPTIONS)
+    return config.transmitter_settings(
+        parser.parse_args(argv), environ, options=config.COMPARE_OPTIONS
     )
 
 
@@ -47,8 +47,8 @@ def test_child_flags_reproduce_every_resolved_setting_except_the_target() -> Non
     # Parsed again, as the child parses them, with an empty environment: the same settings.
     again = _settings(flags, {})
     for name in ("images", "delay", "compression", "protocols", "image", "output", "warmup"):
-        assert getattr(again, name) == getattr(cfg, name), name
-    assert again.link == "" and not any(f.startswith("--link=") for f in flags)
+        assert again.values()[name] == cfg.values()[name], name
+    assert again.compare.link == "" and not any(f.startswith("--link=") for f in flags)
     assert not any(f.startswith(("--port=", "--receiver-host=", "--log-level=")) for f in flags)
     assert "--log-level=info" in child_flags(cfg, log_level_given=True)
 

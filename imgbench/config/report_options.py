@@ -1,0 +1,35 @@
+"""How ``compare`` and ``sweep`` report: the stdout format and pass/fail thresholds.
+
+Not part of the measured workload: :class:`~imgbench.config.settings.ReportSettings`
+reads its defaults from :data:`REPORT_OPTIONS`; the threshold grammar is
+:mod:`imgbench.config.thresholds`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from imgbench.config.option import Option, choice
+from imgbench.config.thresholds import parse_thresholds
+
+REPORT_OPTIONS: Final = (
+    Option(
+        "format",
+        "IMGBENCH_FORMAT",
+        "--format",
+        choice("text", "json"),
+        "text",
+        "stdout: text (headline and tables) or json (one JSON document, see"
+        " schemas/compare.schema.json; progress and logs go to stderr).",
+    ),
+    Option(
+        "thresholds",
+        "IMGBENCH_THRESHOLDS",
+        "--threshold",
+        parse_thresholds,
+        (),
+        "Check after the run, e.g. websocket/binary:p90<5ms or grpc:ratio<1.2 (repeatable;"
+        " comma separated in the env var; grammar in README). Exit 99 when one fails.",
+        multiple=True,
+    ),
+)
