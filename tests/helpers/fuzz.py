@@ -36,11 +36,14 @@ SEED: Final = int(os.environ.get("IMGBENCH_FUZZ_SEED", "20261202"))
 
 #: Share of the budget per decoder; weighted by what each one has to explore.
 SHARES: Final = {
-    "protobuf_image": 0.30,
-    "ack_probe_reply": 0.15,
-    "json_image": 0.25,
+    "protobuf_image": 0.25,
+    "ack_probe_reply": 0.12,
+    "json_image": 0.23,
     "chunks": 0.15,
     "http_request": 0.15,
+    # Beyond the decoders: the receiver's whole sans-I/O step (run table, duplicate
+    # and clock checks, probe estimates), where a decoded value is used.
+    "receiver_step": 0.10,
 }
 
 

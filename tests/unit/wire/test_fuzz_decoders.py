@@ -9,7 +9,8 @@ The bulk is a seeded generator (``helpers.fuzz``): structured messages with each
 field valid or hostile, then byte-level mutations of those and of valid seeds
 (flips, splices, protobuf/JSON fragments). Every test asserts how many inputs it
 ran (its share of ``IMGBENCH_FUZZ_EXAMPLES``, default 100,000 across the battery
-with the HTTP parser's share in tests/unit/runtime/test_http_fuzz.py), that some
+with the HTTP parser's share in tests/unit/runtime/test_http_fuzz.py; a share
+goes through the receiver's whole sans-I/O step, past the decoders), that some
 were accepted and that each expected refusal was reached. A few Hypothesis tests
 add arbitrary JSON structure and chunk sequences at a small count.
 """
@@ -30,18 +31,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imgbench import wire
+from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import WIRE_ERRORS, ClockError, MalformedMessage, UploadsBusy, WireError
 from imgbench.measure.clock import Probe
 from imgbench.v1.imgbench_pb2 import ClockExchange, ClockProbe, ClockProbeReply, ImageChunk
 from imgbench.wire import names
+from receiver.events import Stamp
+from receiver.step import ReceiverStep
 
 from helpers.fuzz import SEED, Mutator, Tally, check_budget, planned
 
 LIMIT = 64 * 1024
 REASONS = {cls.reason for cls in WIRE_ERRORS}
 #: Where a message may arrive: (protocol, mode); probes of a chunked run come on unary.
-ARRIVALS = [(p, m) for p in wire.PROTOCOLS for m in wire.MODES[p]]
-MODES_OF_ARRIVAL = wire.MODES
+# Push mode: the receiver decodes what a transmitter's push server sends it.
+ARRIVALS = [(p, m) for p in wire.PROTOCOLS for m in (*wire.MODES[p], names.PUSH_MODE)]
+MODES_OF_ARRIVAL = {p: (*wire.MODES[p], names.PUSH_MODE) for p in wire.PROTOCOLS}
 
 
 def arrives(mode: str) -> str:
@@ -488,3 +493,78 @@ def test_json_string_with_a_lone_surrogate_is_refused() -> None:
     with pytest.raises(MalformedMessage):
         wire.decode_json_image(json.dumps(obj), max_bytes=LIMIT, protocol="websocket",
                                mode="json")  # fmt: skip
+
+
+def _step_message(rng: random.Random, gen: Generator, mutator: Mutator) -> tuple[bytes, str, str]:
+    """A message for the step: images and probes of a few runs, so that records fill,
+    complete and collect probe groups; a third of them mutated."""
+    protocol, mode = rng.choice([a for a in ARRIVALS if a[1] != "json"])
+    run_id = f"s{rng.randrange(6)}"
+    now = time.monotonic_ns()
+    if rng.random() < 0.3:
+        offset = rng.choice((0, 0, 5_000, -(10**6), 10**9, rng.randrange(-(10**12), 10**12)))
+        t1 = now - rng.randrange(10**6, 10**8)
+        exchanges = []
+        for i in range(rng.choice((0, 1, 4, 8))):
+            a = t1 + i * 10**5
+            b = a + offset + rng.randrange(10**5)
+            c = b + rng.randrange(10**4)
+            d = c - offset + rng.randrange(10**5)
+            if rng.random() < 0.05:
+                a, b, c, d = (rng.choice(I64) for _ in range(4))
+            exchanges.append(wire.Exchange(i, rng.randrange(3), _i64(a), _i64(b), _i64(c), _i64(d)))
+        meta = wire.ImageMeta(
+            run_id=run_id, protocol=protocol, mode=mode, sequence=0, total=4,
+            send_time_ns=t1, clock=wire.Clock.CLOCK_MONOTONIC, content_type="",
+            sha256=b"", repetition=rng.randrange(2),
+            probe=wire.ProbeInfo(id=rng.randrange(2**32), revision=names.PROBE_REVISION,
+                                 group=rng.randrange(4), completed=tuple(exchanges),
+                                 boot_id=rng.choice(("", "tx-boot", "rx-boot")),
+                                 realtime_ns=rng.choice((0, time.time_ns()))),
+        )  # fmt: skip
+        raw = wire.encode_probe(meta)
+    else:
+        data = rng.randbytes(rng.randrange(1, 32))
+        meta = replace(
+            gen.meta(protocol, mode, probe=False), run_id=run_id, total=4,
+            sequence=rng.randrange(4), send_time_ns=now - rng.randrange(10**7),
+            scheduled_time_ns=0, sha256=wire.digest(data) if rng.random() < 0.95 else bytes(32),
+            repetition=rng.randrange(2),
+        )  # fmt: skip
+        try:
+            raw = wire.encode_image(meta, data)
+        except ValueError:
+            raw = rng.randbytes(16)
+    if rng.random() < 0.3:
+        raw = mutator.mutate(raw, max_ops=2)
+    return raw, protocol, mode
+
+
+def test_receiver_step_answers_every_message() -> None:
+    """Past the decoders: every message through the receiver's whole sans-I/O step gets an
+    Ack (a refusal with a bounded reason, a probe reply, or an image's ack)."""
+    check_budget()
+    rng = random.Random(SEED + 5)
+    gen = Generator(rng)
+    step = ReceiverStep(ReceiverSettings(max_runs=4), boot_id="rx-boot")
+    mutator = Mutator(rng, _seeds(), ())
+    tally = Tally()
+    target = planned("receiver_step")
+    while tally.executed < target:
+        raw, protocol, mode = _step_message(rng, gen, mutator)
+        outcome = step.step(raw, Stamp.now(), protocol=protocol, mode=mode)
+        ack = wire.decode_ack(outcome.ack)
+        if outcome.error is not None:
+            assert outcome.error.reason in REASONS and ack.error.startswith(outcome.error.reason)
+            tally.refused(outcome.error.reason)
+            continue
+        assert not ack.error and outcome.meta is not None
+        if outcome.meta.probe is not None:
+            assert wire.decode_probe_reply(ack) is not None
+        tally.accepted()
+    assert len(step.runs) <= 4
+    tally.check(
+        "receiver_step",
+        reasons=("malformed", "invalid_field", "duplicate", "clock"),
+        min_accepted=0.05,
+    )
