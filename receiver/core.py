@@ -304,9 +304,11 @@ class ReceiverCore:
         """Wait until a complete record's figures, if being computed, are on the record."""
         while record.completed_at is not None and record.figures is None:
             pending = self._figures.get(id(record))
-            if pending is None or pending[0] is not record:
+            if pending is None or pending[0] is not record or pending[1].done():
                 return
-            await asyncio.shield(pending[1])
+            # wait(), not the task itself: a failed computation (logged) leaves figures
+            # null rather than failing the reader.
+            await asyncio.wait({pending[1]})
 
     def _run_completed(
         self, event: RunCompleted, figures: Figures, transmissions: list[tuple[int, float]]
