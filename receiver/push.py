@@ -31,7 +31,12 @@ import grpc
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidHandshake
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    InvalidHandshake,
+    InvalidStatus,
+)
 from websockets.frames import CloseCode
 
 from imgbench.errors import OversizedMessage, WireError, WrongFrameType
@@ -149,6 +154,12 @@ class Subscriptions:
             return
         except ConnectionClosed:
             pass
+        except InvalidStatus as exc:
+            if exc.response.status_code == 401:
+                self._unauthenticated(protocol, url, str(exc))
+            else:
+                self._unreachable(protocol, url, exc)
+            return
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             self._unreachable(protocol, url, exc)
             return
@@ -208,6 +219,8 @@ class Subscriptions:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNAVAILABLE and last is None:
                 self._unreachable(protocol, target, exc)
+            elif exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                self._unauthenticated(protocol, target, str(exc.details()))
             elif exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 # grpc core refused a message above limit + headroom: counted here.
                 limit_note = f"(limit {settings.max_message_bytes})"
@@ -232,6 +245,16 @@ class Subscriptions:
     def _disconnected(self, protocol: str, detail: str) -> None:
         self.core.metrics.disconnects.labels(protocol).inc()
         self.core.log_disconnect(protocol, detail)
+
+    def _unauthenticated(self, protocol: str, target: str, detail: str) -> None:
+        self.core.metrics.subscription_refusals.labels("unauthenticated").inc()
+        self.core.warnings.warning(
+            "subscription",
+            "the push server refused our bearer token (IMGBENCH_TOKEN)",
+            protocol=protocol,
+            target=target,
+            error=detail,
+        )
 
     def _unreachable(self, protocol: str, target: str, exc: BaseException) -> None:
         self.core.metrics.subscription_refusals.labels("unreachable").inc()

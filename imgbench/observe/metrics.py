@@ -92,6 +92,7 @@ SUBSCRIPTION_REFUSALS: Final = (
     "invalid",  # the POST /v1/subscriptions body was malformed
     "busy",  # RECEIVER_MAX_SUBSCRIPTIONS were already open
     "unreachable",  # the push server could not be reached
+    "unauthenticated",  # the push server refused our bearer token (401 / UNAUTHENTICATED)
 )
 STATS: Final = ("min", "p50", "p90", "p99", "max", "mean")
 #: How a run's transmission times relate to the clocks (``imgbench_run_clock_status``).

@@ -27,6 +27,7 @@ from imgbench.security.guards import metadata
 from imgbench.wire.names import SEND, SEND_STREAM, UPLOAD
 from transmitter.compare import run_comparison
 from transmitter.image import load_image
+from transmitter.service import TransmitterService
 
 from helpers.pki import TOKEN
 from helpers.services import LiveReceiver, memory_tracing, start_receiver
@@ -189,3 +190,46 @@ async def test_the_transmitter_command_prints_one_line_and_exits_1(
         " (IMGBENCH_TOKEN)"
     ]
     assert refusals(guarded.metrics.registry, "websocket") == 1
+
+
+async def test_the_transmitter_service_api_requires_the_token(
+    guarded: LiveReceiver, tmp_path: Path
+) -> None:
+    settings = guarded.transmitter_settings(token=TOKEN, api_port=0, serve=True, output=tmp_path)
+    metrics = TransmitterMetrics()
+    service = TransmitterService(settings, metrics=metrics)
+    await service.start()
+    try:
+        for method, path in (("POST", "/runs"), ("GET", "/runs/latest")):
+            status, _, _ = await request("127.0.0.1", service.port, method, path)
+            assert status == 401, path
+        for path in ("/healthz", "/metrics"):
+            status, _, _ = await request("127.0.0.1", service.port, "GET", path)
+            assert status == 200, path
+        assert refusals(metrics.registry, "http") == 2
+        status, body = await get_json("127.0.0.1", service.port, "/runs/latest", token=TOKEN)
+        assert status == 404 and body["status"] == "none"  # through, and nothing ran
+    finally:
+        await service.stop()
+
+
+async def test_push_servers_refuse_a_subscriber_without_the_token(tmp_path: Path) -> None:
+    """The push direction, mirrored: the transmitter serves and asks for the token; a
+    receiver without it is refused on both transports, counted on the transmitter."""
+    receiver = await start_receiver()  # no token: it subscribes without one
+    try:
+        metrics = TransmitterMetrics()
+        provider, _ = memory_tracing()
+        for protocol in ("websocket", "grpc"):
+            settings = receiver.transmitter_settings(
+                token=TOKEN, direction="push", protocols=(protocol,), connect_timeout=2.0
+            )
+            with pytest.raises(RunError):
+                await run_comparison(settings, tracing=provider, metrics=metrics)
+            assert refusals(metrics.registry, protocol) >= 1, protocol
+        # The receiver saw both subscriptions refused, and says why.
+        assert receiver.metrics.registry.get_sample_value(
+            "imgbench_subscription_refusals_total", {"reason": "unauthenticated"}
+        ) == 2
+    finally:
+        await receiver.server.stop(grace=1.0)
