@@ -21,7 +21,13 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+)
 
 from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ImageLost, ReceiverRefused, ReceiverUnreachable
@@ -220,6 +226,8 @@ class WebSocketSender:
             why = str(exc) or type(exc).__name__
             if self._tls is not None and isinstance(exc, ConnectionResetError):
                 why += " during the TLS handshake (is the receiver serving TLS?)"
+            elif self._tls is None and isinstance(exc, InvalidMessage):
+                why += f" ({_PLAIN_HINT})"
             elif self._tls is not None and isinstance(exc.__cause__, EOFError):
                 # TLS 1.3: a server that wants a client certificate refuses it after the
                 # client has finished its handshake, by closing.
@@ -297,7 +305,12 @@ class GrpcSender:
             interceptors=interceptors,
         )
         try:
-            await wait_ready(self._channel, deadline, f"the gRPC receiver at {self.target}")
+            await wait_ready(
+                self._channel,
+                deadline,
+                f"the gRPC receiver at {self.target}",
+                hint="" if self._tls is not None else f" ({_PLAIN_HINT})",
+            )
         except ReceiverUnreachable:
             await self._channel.close(None)
             raise
@@ -441,7 +454,9 @@ def open_channel(
     )
 
 
-async def wait_ready(channel: grpc.aio.Channel, deadline: float, what: str) -> None:
+async def wait_ready(
+    channel: grpc.aio.Channel, deadline: float, what: str, hint: str = ""
+) -> None:
     """Until ``channel`` is READY (retrying, grpc's backoff) or ``deadline``.
 
     A failed TLS handshake does not heal by retrying: when the channel falls to
@@ -463,7 +478,9 @@ async def wait_ready(channel: grpc.aio.Channel, deadline: float, what: str) -> N
             await asyncio.wait_for(channel.wait_for_state_change(state), remaining)
         except TimeoutError:
             break
-    raise ReceiverUnreachable(f"cannot connect to {what}: not ready before the connect deadline")
+    raise ReceiverUnreachable(
+        f"cannot connect to {what}: not ready before the connect deadline{hint}"
+    )
 
 
 async def _failure_reason(channel: grpc.aio.Channel) -> str:
@@ -484,6 +501,8 @@ def _tls_hint(details: str) -> str:
     return f"{text} (is the receiver serving TLS?)"
 
 
+#: Said when a plain-text client gets no answer: the receiver may be speaking TLS.
+_PLAIN_HINT: Final = "if the receiver serves TLS, set IMGBENCH_TLS or IMGBENCH_TLS_CA"
 _CA_HINT: Final = (
     "IMGBENCH_TLS_CA must be the CA that signed it (or the system store must trust it)"
 )

@@ -239,3 +239,14 @@ async def test_plain_text_attempts_on_the_grpc_tls_port_do_not_flood_the_log(pki
     text = (out + err).decode()
     assert "receiver listening" in text  # it did run, and logged
     assert "andshake" not in text, text
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "grpc"])
+async def test_a_plain_text_transmitter_is_told_the_receiver_may_speak_tls(
+    secure: LiveReceiver, protocol: str
+) -> None:
+    settings = secure.transmitter_settings(token=TOKEN, protocols=(protocol,), connect_timeout=1.0)
+    provider, _ = memory_tracing()
+    with pytest.raises(RunError) as failed:
+        await run_comparison(settings, tracing=provider, metrics=TransmitterMetrics())
+    assert "if the receiver serves TLS, set IMGBENCH_TLS" in str(failed.value), failed.value
