@@ -57,9 +57,9 @@ FULL = Plan(
     images={MIB: 40, 8 * MIB: 20},
     warmup=3,
     delay=0.01,
-    # Many short interleaved pairs (a paired bootstrap needs pairs, not long runs):
-    # 36 x 20 images per side, the same images as the former 12 x 60.
-    overhead_reps=36,
+    # Many short pairs (a paired bootstrap needs pairs, not long runs); a pair runs
+    # both pipelines at once (~1 s): 60 x 20 images per side.
+    overhead_reps=60,
     overhead_images=20,
     overhead_modes=("websocket/binary", "grpc/unary", "grpc/stream"),
     levels=(1, 4, 16, 64),
