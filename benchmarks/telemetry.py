@@ -53,7 +53,7 @@ from benchmarks.runs import (
 from imgbench.config.option import MIB
 from imgbench.observe.logs import configure_logging
 from imgbench.observe.tracing import tracer_provider
-from imgbench.runtime import alloc, resources
+from imgbench.runtime import alloc, gcfreeze, resources
 from imgbench.runtime.http import get_json
 
 #: A pipeline that does not answer within this many seconds is stopped (a run is ~1 s).
@@ -105,6 +105,7 @@ async def _serve_pipeline(
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     try:
         async with receiver(settings, log_path, **env) as target:
+            gcfreeze.freeze_after_startup()  # as the services do once started
             sys.stdout.write("ready\n")
             sys.stdout.flush()
             while label := (await reader.readline()).decode().strip():

@@ -234,6 +234,9 @@ def _compare(args: argparse.Namespace) -> int:
     out_dir = cfg.output / (lab_record[0] if lab_record else new_run_id())
     _make_output_dir(out_dir, "IMGBENCH_OUTPUT (--output)")
     tracing = tracer_provider("imgbench-transmitter")
+    from imgbench.runtime import gcfreeze
+
+    gcfreeze.freeze_after_startup()  # start-up is done: out of the GC's way
     work = cfg.workload
     total = work.images * len(work.protocols) * work.repeat * max(1, len(sizes))
     with Progress(

@@ -32,7 +32,7 @@ from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import WireError
 from imgbench.measure.results import NS, Figures, Sample, compute_figures
-from imgbench.observe.logs import LimitedWarnings, LogLimiter, get_logger
+from imgbench.observe.logs import LimitedWarnings, LogLimiter, debug_enabled, get_logger
 from imgbench.observe.metrics import PER_IMAGE_SERIES, ReceiverMetrics, labels_of
 from imgbench.observe.tracing import context_from_traceparent, span_attributes, span_kinds
 from imgbench.runtime.resources import boot_id
@@ -253,22 +253,20 @@ class ReceiverCore:
         meta, seconds = event.meta, event.transmission_s
         image_bytes = event.sample.image_bytes
         if self._telemetry:
-            labels = labels_of(meta.protocol, meta.mode)  # with the direction the mode implies
             context = (span or trace.INVALID_SPAN).get_span_context()
-            self.metrics.transmission.labels(*labels).observe(
-                seconds, exemplar={"trace_id": format(context.trace_id, "032x")}
+            self.metrics.image_received(
+                meta.protocol, meta.mode, seconds, image_bytes, format(context.trace_id, "032x")
             )
-            self.metrics.images.labels(*labels).inc()
-            self.metrics.bytes.labels(*labels).inc(image_bytes)
-        log.debug(
-            "image received",
-            protocol=meta.protocol,
-            mode=meta.mode,
-            run_id=meta.run_id,
-            sequence=meta.sequence,
-            bytes=image_bytes,
-            transmission_s=seconds,
-        )
+        if debug_enabled():
+            log.debug(
+                "image received",
+                protocol=meta.protocol,
+                mode=meta.mode,
+                run_id=meta.run_id,
+                sequence=meta.sequence,
+                bytes=image_bytes,
+                transmission_s=seconds,
+            )
 
     def _figures_later(self, record: RunRecord, version: int, event: RunCompleted | None) -> None:
         """Compute a large record's figures in a worker thread, then publish them.

@@ -43,8 +43,8 @@ from imgbench import wire
 from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import ClockError, ImageLost, IntegrityError, ReceiverRefused, RunError
 from imgbench.measure.results import NS, ProtocolRun, Sample, compute_figures
-from imgbench.observe.logs import get_logger
-from imgbench.observe.metrics import TransmitterMetrics, labels_of
+from imgbench.observe.logs import debug_enabled, get_logger
+from imgbench.observe.metrics import TransmitterMetrics
 from imgbench.observe.tracing import span_attributes, span_kinds, traceparent
 from imgbench.runtime import resources
 from imgbench.runtime.http import get_json, request
@@ -346,19 +346,21 @@ class Harness:
             )
             if not warmup:
                 if s.observe.telemetry:
-                    self.metrics.sent.labels(*labels_of(protocol, mode)).inc()
-                    self.metrics.round_trip.labels(*labels_of(protocol, mode)).observe(
+                    self.metrics.image_sent(
+                        protocol,
+                        mode,
                         sample.round_trip_s,
-                        exemplar={"trace_id": format(span.get_span_context().trace_id, "032x")},
+                        format(span.get_span_context().trace_id, "032x"),
                     )
                 if self.progress is not None:
                     self.progress(protocol, 1)
-            log.debug(
-                f"{kind} acknowledged",
-                bytes=image.size,
-                transmission_s=sample.transmission_s,
-                round_trip_s=sample.round_trip_s,
-            )
+            if debug_enabled():
+                log.debug(
+                    f"{kind} acknowledged",
+                    bytes=image.size,
+                    transmission_s=sample.transmission_s,
+                    round_trip_s=sample.round_trip_s,
+                )
             return sample
 
     def _span(

@@ -29,6 +29,7 @@ from imgbench.report.document import figures
 from imgbench.report.outputs import results_document
 from imgbench.report.terminal import comparison_view
 from imgbench.report.verdicts import verdicts
+from imgbench.runtime import gcfreeze
 from imgbench.runtime.http import HttpServer, Request, Response, metrics_handler
 from imgbench.runtime.lifecycle import Lifecycle
 from imgbench.security.guards import warn_clear_token
@@ -86,6 +87,7 @@ async def run_once(settings: TransmitterSettings) -> int:
     transmitter_tls(settings)  # a bad certificate, key or CA: exit 2 before anything runs
     warn_clear_tokens(settings)
     tracing = tracer_provider(SERVICE_NAME)
+    gcfreeze.freeze_after_startup()  # start-up is done: out of the GC's way
     try:
         comparison = await run_comparison(settings, tracing=tracing, metrics=TransmitterMetrics())
     finally:

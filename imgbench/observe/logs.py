@@ -37,8 +37,20 @@ def add_trace_ids(
     return event_dict
 
 
+#: Whether debug lines are written (structlog's own default, until configured).
+_debug = True
+
+
+def debug_enabled() -> bool:
+    """Whether debug lines are written: per-image call sites check this first, so
+    that with debug off an image costs no logger lookup and no formatting."""
+    return _debug
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog and the stdlib root logger. Safe to call again (replaces)."""
+    global _debug
+    _debug = _LEVELS[level] <= logging.DEBUG
     stream = stream if stream is not None else sys.stderr
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"

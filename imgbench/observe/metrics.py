@@ -17,7 +17,7 @@ process without clashing, and each still exports its CPU and memory figures.
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -364,6 +364,30 @@ class ReceiverMetrics:
                 self.rejected.labels(protocol, reason)
         for kind in LOG_KINDS:
             self.log_suppressed.labels(kind)
+        self._image_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+
+    def image_received(
+        self, protocol: str, mode: str, seconds: float, image_bytes: int, trace_id: str
+    ) -> None:
+        """One measured image: its transmission time (exemplar: its trace), count and bytes.
+
+        The label children are looked up once per protocol/mode (``labels()``
+        validates and locks on every call); ``protocol``/``mode`` come decoded
+        and checked against the known modes, a bounded set.
+        """
+        children = self._image_children.get((protocol, mode))
+        if children is None:
+            labels = labels_of(protocol, mode)
+            children = (
+                self.transmission.labels(*labels),
+                self.images.labels(*labels),
+                self.bytes.labels(*labels),
+            )
+            self._image_children[(protocol, mode)] = children
+        transmission, images, received = children
+        transmission.observe(seconds, exemplar={"trace_id": trace_id})
+        images.inc()
+        received.inc(image_bytes)
 
     def clock_estimated(self, protocol: str, mode: str, clock: dict[str, object]) -> None:
         """Publish a completed run's clock estimate (again when a later probe group refines it)."""
@@ -397,6 +421,22 @@ class ReceiverMetrics:
 class TransmitterMetrics:
     """The transmitter's metrics."""
 
+    def image_sent(self, protocol: str, mode: str, round_trip_s: float, trace_id: str) -> None:
+        """One measured image acknowledged: its round trip (exemplar: its trace), the count.
+
+        The label children are looked up once per protocol/mode (``labels()``
+        validates and locks on every call); ``protocol``/``mode`` are the
+        harness's own, a bounded set.
+        """
+        children = self._image_children.get((protocol, mode))
+        if children is None:
+            labels = labels_of(protocol, mode)
+            children = (self.round_trip.labels(*labels), self.sent.labels(*labels))
+            self._image_children[(protocol, mode)] = children
+        round_trip, sent = children
+        round_trip.observe(round_trip_s, exemplar={"trace_id": trace_id})
+        sent.inc()
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else new_registry()
         r = self.registry
@@ -429,6 +469,7 @@ class TransmitterMetrics:
         )
         # Push servers and the service API refuse requests without the token too.
         self.unauthenticated = unauthenticated_counter(r)
+        self._image_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         for series in SERIES_LABELS:
             self.round_trip.labels(*series)
             self.sent.labels(*series)

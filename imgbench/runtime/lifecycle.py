@@ -3,7 +3,8 @@
 :meth:`Lifecycle.run` does::
 
     capture_signals   SIGINT and SIGTERM set a stop event (handlers restored at the end)
-    startup           bind and start serving (the service's ``start``)
+    startup           bind and start serving (the service's ``start``), then freeze what
+                      start-up built out of the garbage collector's way (:mod:`.gcfreeze`)
     main_loop         run the optional background task until a signal arrives
     shutdown          cancel the background task, then the service's ``stop``
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from imgbench.observe.logs import get_logger
+from imgbench.runtime import gcfreeze
 
 #: Environment variable naming the file a service writes once it is serving
 #: (JSON: pid and bound ports); a parent waits for it.
@@ -79,6 +81,8 @@ class Lifecycle:
 
     async def startup(self) -> None:
         await self._start()
+        # Everything start-up built lives as long as the process: out of the GC's way.
+        gcfreeze.freeze_after_startup()
         if self._background is not None:
             self._task = asyncio.ensure_future(self._background())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from imgbench.observe.logs import LimitedWarnings, LogLimiter, configure_logging
+from imgbench.observe.logs import LimitedWarnings, LogLimiter, configure_logging, debug_enabled
 
 
 def test_third_party_logs_go_through_the_same_renderer() -> None:
@@ -66,3 +66,14 @@ def test_limited_warnings_write_one_summary_line_and_count_each_dropped_line() -
     assert written[3][1]["n"] == 50
     warnings.flush()
     assert len(written) == 4  # nothing outstanding
+
+
+def test_debug_enabled_follows_the_configured_level() -> None:
+    try:
+        configure_logging("json", "info", stream=io.StringIO())
+        assert not debug_enabled()  # per-image debug lines skip the logger entirely
+        configure_logging("json", "debug", stream=io.StringIO())
+        assert debug_enabled()
+    finally:
+        configure_logging("console", "warning")
+    assert not debug_enabled()
