@@ -43,6 +43,8 @@ import grpc
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
+from imgbench.runtime import alloc, gcfreeze
+
 HEADER = struct.Struct("<Q")
 ACK = struct.Struct("<qQ")
 #: Size limit of the bare libraries (they default to 1 MiB / 4 MiB).
@@ -261,6 +263,8 @@ async def serve_all(ready: Path) -> None:
         "websocket": next(iter(ws.sockets)).getsockname()[1],
         "grpc": grpc_port,
     }
+    # Start-up done, as in the imgbench receiver (imgbench.runtime.lifecycle).
+    gcfreeze.freeze_after_startup()
     tmp = ready.with_suffix(".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(ready)
@@ -522,6 +526,9 @@ async def sink_stats(grpc_port: int) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ready", type=Path, required=True)
+    # The same process-level tuning as the imgbench receiver (imgbench.cli.main), so that
+    # harness / bare compares the libraries, not two allocator configurations.
+    alloc.keep_image_buffers()
     asyncio.run(serve_all(parser.parse_args().ready))
 
 

@@ -32,7 +32,7 @@ class _StartTogether(Harness):
     barrier: asyncio.Barrier | None = None
     _started: bool = field(default=False, init=False)
 
-    async def _costs_snapshot(self) -> dict[str, Any]:
+    async def _costs_snapshot(self, *, start: bool) -> dict[str, Any]:
         if not self._started and self.barrier is not None:
             self._started = True
             await self.barrier.wait()

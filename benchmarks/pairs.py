@@ -1,122 +1,124 @@
-"""Step 1b: harness / bare library, side by side in adjacent pairs."""
+"""Step 1b: harness / bare library, side by side in adjacent pairs, at 1 and 8 MiB.
+
+In the throughput step ten other variants run between a mode and its bare
+library, and the load of a shared machine moves in between. Here each pair is
+the harness mode and its bare library back to back (order ABBA over pairs),
+runs are short and there are many; both sides run under the same conditions:
+the sender in this process, the receiver in a process of its own (the
+imgbench receiver as ``imgbench compare`` starts it; the bare servers in the
+baseline process, which tunes malloc and freezes its start-up objects as the
+receiver does), the same image, images, warm-ups and pause.
+
+Two figures per pair, each a harness / bare ratio:
+
+* **throughput**: bare median transmission time / harness median transmission
+  time (the issue's target, >= 0.95), median over pairs with a bootstrap
+  interval. Wall time: on a loaded 2-core machine it moves with what else runs;
+* **CPU**: CPU time per image of both processes (sender and receiver, measured
+  images only) bare / harness, total over all pairs with a paired bootstrap
+  interval: the work each path does, which the machine's load moves far less.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any, Final
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from benchmarks.intervals import median, paired_median_interval
+from benchmarks.intervals import median, paired_median_interval, paired_ratio_interval
 from benchmarks.plan import Plan
 from benchmarks.runs import (
     NO_OTLP,
     Log,
     bare_client,
-    bare_run,
+    bare_run_costs,
     base_settings,
-    harness_run,
     make_image,
+    protocol_run,
     receiver,
-    rotate,
-    with_mode,
 )
 from imgbench.config.option import MIB
-from imgbench.config.settings import TransmitterSettings
-from imgbench.measure.results import Sample
-from imgbench.observe.metrics import TransmitterMetrics
-from transmitter.image import Image
-from transmitter.runner import Harness, new_run_id
-from transmitter.senders import Payload, Sender, make_sender
 
-#: Label suffix of the harness as it was before the inline per-image timeout.
-WAIT_FOR: Final = " wait_for (before)"
 #: Each harness mode and the bare library pair it is held against.
 HARNESS_PAIRS: Final = (
     ("websocket/binary", "bare websockets"),
     ("grpc/unary", "bare grpc unary"),
     ("grpc/stream", "bare grpc stream"),
 )
+#: Image sizes of the pairs (the issue's target sizes).
+PAIR_SIZES: Final = (MIB, 8 * MIB)
 
 
-class _WaitForSender:
-    """A sender whose send runs through ``asyncio.wait_for``, as the harness did
-    before ea0a0c1 (a new Task per send, started on a later loop iteration):
-    the "before" of the inline per-image timeout, side by side in one run."""
-
-    def __init__(self, inner: Sender) -> None:
-        self._inner = inner
-        self.protocol = inner.protocol
-        self.mode = inner.mode
-
-    async def connect(self, deadline: float, traceparent: str) -> None:
-        await self._inner.connect(deadline, traceparent)
-
-    async def send(self, payload: Payload) -> bytes:
-        return await asyncio.wait_for(self._inner.send(payload), 3600)
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-async def _wait_for_run(
-    settings: TransmitterSettings, label: str, image: Image, tracing: TracerProvider
-) -> list[Sample]:
-    settings = with_mode(settings, label)
-    harness = Harness(settings, tracing.get_tracer("imgbench.bench"), TransmitterMetrics())
-    sender = _WaitForSender(make_sender(settings.workload.protocols[0], settings, tracing))
-    return (await harness.run_protocol(sender, image, new_run_id())).samples
+def _pair_median(r: dict[str, list[float]]) -> float:
+    return median([b / h for h, b in zip(r["h"], r["b"], strict=True)])
 
 
 async def harness_pairs(
-    plan: Plan, base_ports: dict[str, int], out: Path, log: Log, size: int = MIB
+    plan: Plan, base_ports: dict[str, int], out: Path, log: Log
 ) -> dict[str, Any]:
-    """Harness / bare throughput at ``size``, each pair measured back to back.
-
-    In the throughput step ten other variants run between a mode and its bare
-    library, and the load of a shared machine moves in between. Here each pair
-    is adjacent (the harness, the harness with the pre-ea0a0c1 ``wait_for``, and
-    the bare library, order rotating), runs are short, and there are many:
-    the ratio of each pair is taken, and its median over pairs gets a paired
-    bootstrap interval.
-    """
+    """Harness / bare throughput and CPU per image, each pair measured back to back."""
     settings = base_settings(plan)
-    tracing = TracerProvider()
-    image = make_image(size)
+    tracing = TracerProvider()  # spans created, not exported: `imgbench compare` by default
     images = plan.pair_images
-    per_pair: dict[str, list[float]] = {m: [] for m, _ in HARNESS_PAIRS}
-    per_pair.update({m + WAIT_FOR: [] for m, _ in HARNESS_PAIRS})
+    sizes: dict[str, Any] = {}
     async with receiver(settings, out / "receiver-pairs.log", **NO_OTLP) as target:
-        for rep in range(plan.pair_reps):
-            for mode, bare in HARNESS_PAIRS:
-                got: dict[str, float] = {}
-                for which in rotate(["h", "b", "w"], rep):
-                    if which in ("h", "w"):
-                        run = harness_run if which == "h" else _wait_for_run
-                        samples = await run(target.updated(images=images), mode, image, tracing)
-                        times = [s.transmission_s for s in samples]
-                    else:
-                        times = await bare_run(
-                            bare_client(bare, base_ports), image, images, plan.warmup, plan.delay
-                        )
-                    got[which] = median(times)
-                per_pair[mode].append(got["b"] / got["h"])
-                per_pair[mode + WAIT_FOR].append(got["b"] / got["w"])
-            if rep % 4 == 3 or rep == plan.pair_reps - 1:
-                log(
-                    f"  harness/bare {size // MIB} MiB pairs {rep + 1}/{plan.pair_reps}: "
-                    + ", ".join(f"{m} {median(r):.2f}" for m, r in per_pair.items())
-                )
-    return {
-        "image_bytes": size,
-        "images": images,
-        "modes": {
-            m: {
-                "ratio_per_pair": r,
-                "ratio_median": median(r),
-                "ratio_interval": list(paired_median_interval(r)),
+        for size in PAIR_SIZES:
+            image = make_image(size)
+            got: dict[str, dict[str, list[float]]] = {
+                m: {k: [] for k in ("h", "b", "h_cpu", "b_cpu", "h_tx", "b_tx")}
+                for m, _ in HARNESS_PAIRS
             }
-            for m, r in per_pair.items()
-        },
-    }
+            for rep in range(plan.pair_reps):
+                for mode, bare in HARNESS_PAIRS:
+                    r = got[mode]
+                    for which in ("h", "b") if rep % 4 in (0, 3) else ("b", "h"):
+                        if which == "h":
+                            run = await protocol_run(
+                                target.updated(images=images), mode, image, tracing
+                            )
+                            times = [s.transmission_s for s in run.samples]
+                            tx = run.costs.get("transmitter_cpu_s", 0.0)
+                            rx = run.costs.get("receiver_cpu_s", 0.0)
+                        else:
+                            times, tx, rx = await bare_run_costs(
+                                bare_client(bare, base_ports),
+                                image,
+                                images,
+                                plan.warmup,
+                                plan.delay,
+                                receiver_pid=base_ports["pid"],
+                            )
+                        r[which].append(median(times))
+                        r[which + "_cpu"].append((tx + rx) / len(times))
+                        r[which + "_tx"].append(tx / len(times))
+                if rep % 4 == 3 or rep == plan.pair_reps - 1:
+                    log(
+                        f"  harness/bare {size // MIB} MiB pairs {rep + 1}/{plan.pair_reps}"
+                        " (throughput, cpu): "
+                        + ", ".join(
+                            f"{m} {_pair_median(r):.2f} {sum(r['b_cpu']) / sum(r['h_cpu']):.2f}"
+                            for m, r in got.items()
+                        )
+                    )
+            modes = {}
+            for mode, r in got.items():
+                ratios = [b / h for h, b in zip(r["h"], r["b"], strict=True)]
+                cpu_total, cpu_low, cpu_high = paired_ratio_interval(r["b_cpu"], r["h_cpu"])
+                modes[mode] = {
+                    "bare": dict(HARNESS_PAIRS)[mode],
+                    "ratio_per_pair": ratios,
+                    "ratio_median": median(ratios),
+                    "ratio_interval": list(paired_median_interval(ratios)),
+                    "harness_transmission_s": r["h"],
+                    "bare_transmission_s": r["b"],
+                    "harness_cpu_per_image_s": r["h_cpu"],
+                    "bare_cpu_per_image_s": r["b_cpu"],
+                    # The sender's share (the rest is the receiver's).
+                    "harness_transmitter_cpu_per_image_s": r["h_tx"],
+                    "bare_transmitter_cpu_per_image_s": r["b_tx"],
+                    "cpu_ratio_total": cpu_total,
+                    "cpu_ratio_interval": [cpu_low, cpu_high],
+                }
+            sizes[str(size)] = {"modes": modes}
+    return {"images": images, "pairs": plan.pair_reps, "sizes": sizes}

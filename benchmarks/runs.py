@@ -33,6 +33,7 @@ from benchmarks.plan import Plan
 from imgbench.config.settings import TargetSettings, TransmitterSettings
 from imgbench.measure.results import NS, ProtocolRun, Sample
 from imgbench.observe.metrics import TransmitterMetrics
+from imgbench.runtime import resources
 from imgbench.wire import digest
 from transmitter.compare import local_receiver
 from transmitter.image import Image
@@ -173,11 +174,43 @@ async def bare_run(
     client: BareClient, image: Image, images: int, warmup: int, delay: float
 ) -> list[float]:
     """Transmission times (s) of one reference run, defined as in the harness."""
+    times, _, _ = await bare_run_costs(client, image, images, warmup, delay)
+    return times
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds of every thread of process ``pid`` so far (``/proc``, nanoseconds).
+
+    The scheduler's own runtime counters (``schedstat``), the figure ``getrusage``
+    reports for this process, read from outside.
+    """
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just ended
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / NS
+
+
+async def bare_run_costs(
+    client: BareClient,
+    image: Image,
+    images: int,
+    warmup: int,
+    delay: float,
+    *,
+    receiver_pid: int | None = None,
+) -> tuple[list[float], float, float]:
+    """Transmission times (s) of one reference run, defined as in the harness, and the
+    CPU seconds of the measured images of this process and of ``receiver_pid`` (0 when
+    not given), over the same window as the harness's costs: after the warm-ups, to
+    the last ack."""
     await client.connect()
     try:
         for _ in range(warmup):
             await client.send(image.data)
             await asyncio.sleep(delay)
+        rx_cpu = process_cpu_s(receiver_pid) if receiver_pid is not None else 0.0
+        tx_cpu = resources.transport_cpu_seconds()
         times = []
         for i in range(images):
             if i:
@@ -185,7 +218,9 @@ async def bare_run(
             start = time.monotonic_ns()
             received = await client.send(image.data)
             times.append((received - start) / NS)
-        return times
+        tx_cpu = resources.transport_cpu_seconds() - tx_cpu
+        rx_cpu = process_cpu_s(receiver_pid) - rx_cpu if receiver_pid is not None else 0.0
+        return times, tx_cpu, rx_cpu
     finally:
         await client.close()
 

@@ -191,9 +191,9 @@ class Harness:
             await prober.group()
             if work.warmup:
                 await asyncio.sleep(max(0.0, work.delay - (time.monotonic() - before_group)))
-            before = await self._costs_snapshot()
+            before = await self._costs_snapshot(start=True)
             result.samples = await self._measured(sender, image, key, prober)
-            result.costs = _costs(before, await self._costs_snapshot(), result)
+            result.costs = _costs(before, await self._costs_snapshot(start=False), result)
             await prober.group()
             await prober.finish()
         finally:
@@ -389,14 +389,15 @@ class Harness:
         port = s.target.ws_port if protocol == "websocket" else s.target.grpc_port
         return span_attributes(protocol, mode, address=s.target.receiver_host, port=port)
 
-    async def _costs_snapshot(self) -> dict[str, Any]:
+    async def _costs_snapshot(self, *, start: bool) -> dict[str, Any]:
         """Own CPU/memory, and the receiver's when its HTTP port answers.
 
         Reads, then resets the peak-RSS marks, so the next snapshot's peak
-        covers exactly the interval between the two.
+        covers exactly the interval between the two. Own CPU is read on the side
+        of the HTTP exchange nearest the measured images (after it at the
+        ``start``, before it at the end), so the window holds none of its work.
         """
-        snap: dict[str, Any] = {"transmitter": resources.snapshot()}
-        resources.reset_peak_rss()
+        snap: dict[str, Any] = {} if start else {"transmitter": resources.snapshot()}
         s = self.settings
         tls = transmitter_tls(s)
         context = tls.client_context() if tls is not None else None
@@ -418,6 +419,9 @@ class Harness:
             )
         except (OSError, TimeoutError, ValueError):
             pass  # costs are optional; the figures are not
+        if start:
+            snap["transmitter"] = resources.snapshot()
+        resources.reset_peak_rss()
         return snap
 
 
