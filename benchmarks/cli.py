@@ -254,13 +254,17 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                         "verdict": _verdict(high <= TELEMETRY_MAX),
                     }
                 )
+            # Wall time: the CPU figure above is the one checked (since the pipelines).
+            wall_checked = "method" not in result["telemetry"]
             rows.append(
                 {
                     "figure": f"telemetry on / off, median transmission time, 1 MiB, {label}",
                     "measured": r["ratio_median"],
                     "range": [min(r["ratio_per_rep"]), max(r["ratio_per_rep"])],
-                    "target": f"<= {TELEMETRY_MAX:.2f}",
-                    "verdict": _verdict(r["ratio_median"] <= TELEMETRY_MAX),
+                    "target": f"<= {TELEMETRY_MAX:.2f}" if wall_checked else "",
+                    "verdict": _verdict(r["ratio_median"] <= TELEMETRY_MAX)
+                    if wall_checked
+                    else "info",
                 }
             )
     if "concurrency" in result:
@@ -414,10 +418,14 @@ def markdown(result: dict[str, Any]) -> str:
                 lines.append(f"| {variant} | {label} | " + " | ".join(cells) + " |")
     if "telemetry" in result:
         t = result["telemetry"]
+        pipelines = "method" in t  # side-by-side pipelines, whole-run CPU
+        what = "pairs" if pipelines else "reps"
         lines += [
             "",
             f"Telemetry on / off, 1 MiB, {len(next(iter(t['modes'].values()))['ratio_per_rep'])}"
-            f" reps of {t['images']} images ({t['otlp_exports']} OTLP exports,"
+            f" {what} of {t['images']} images"
+            + (f" (+{t['warmup']} warm-ups, counted in CPU/image)" if pipelines else "")
+            + f" ({t['otlp_exports']} OTLP exports,"
             f" {t['otlp_bytes'] / 1e6:.1f} MB of spans received by the sink):",
             "",
             "| mode | transmission on (ms) | off (ms) | ratio"
@@ -447,6 +455,20 @@ def markdown(result: dict[str, Any]) -> str:
                 f" {_med(r['round_trip_on_s']) * 1e3:.3f} | {_med(r['round_trip_off_s']) * 1e3:.3f}"
                 f" | {r['round_trip_ratio_median']:.3f} | {cpu} |"
             )
+        if all("transmitter_cpu_ratio" in r for r in t["modes"].values()):
+            lines += [
+                "",
+                "Each side's own CPU on / off [95 % paired bootstrap]:",
+                "",
+                "| mode | transmitter | receiver |",
+                "| --- | ---: | ---: |",
+            ]
+            for label, r in t["modes"].items():
+                cells = []
+                for side in ("transmitter", "receiver"):
+                    low, high = r[f"{side}_cpu_ratio_interval"]
+                    cells.append(f"{r[f'{side}_cpu_ratio']:.3f} [{low:.3f}, {high:.3f}]")
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if "concurrency" in result:
         c = result["concurrency"]
         levels = list(next(iter(c["modes"].values()))["levels"])
