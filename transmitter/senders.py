@@ -310,6 +310,7 @@ class GrpcSender:
                 deadline,
                 f"the gRPC receiver at {self.target}",
                 hint="" if self._tls is not None else f" ({_PLAIN_HINT})",
+                probe=(self._metadata or ()) if self._tls is not None else None,
             )
         except ReceiverUnreachable:
             await self._channel.close(None)
@@ -455,20 +456,26 @@ def open_channel(
 
 
 async def wait_ready(
-    channel: grpc.aio.Channel, deadline: float, what: str, hint: str = ""
+    channel: grpc.aio.Channel,
+    deadline: float,
+    what: str,
+    hint: str = "",
+    probe: tuple[tuple[str, str], ...] | None = None,
 ) -> None:
     """Until ``channel`` is READY (retrying, grpc's backoff) or ``deadline``.
 
-    A failed TLS handshake does not heal by retrying: when the channel falls to
-    TRANSIENT_FAILURE, one call to a method nobody serves fetches grpc core's reason,
-    and a TLS failure ends the wait at once (as websockets' does), with that reason.
+    A failed TLS handshake does not heal by retrying: on a TLS channel (``probe`` is
+    not None: the call metadata, the token's, so a call that does get through is not
+    counted as a stranger's), when the channel falls to TRANSIENT_FAILURE, one call to a
+    method nobody serves fetches grpc core's reason, and a TLS failure ends the wait at
+    once (as websockets' does), with that reason.
     """
     while True:
         state = channel.get_state(try_to_connect=True)
         if state == grpc.ChannelConnectivity.READY:
             return
-        if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
-            reason = await _failure_reason(channel)
+        if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE and probe is not None:
+            reason = await _failure_reason(channel, probe)
             if any(word in reason.lower() for word in _TLS_FAILURE):
                 raise ReceiverUnreachable(f"TLS with {what} failed: {_tls_hint(reason)}")
         remaining = deadline - time.monotonic()
@@ -483,9 +490,11 @@ async def wait_ready(
     )
 
 
-async def _failure_reason(channel: grpc.aio.Channel) -> str:
+async def _failure_reason(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...]) -> str:
     try:
-        await channel.unary_unary(_NO_METHOD, None, None)(b"", timeout=5, wait_for_ready=False)
+        await channel.unary_unary(_NO_METHOD, None, None)(
+            b"", timeout=5, wait_for_ready=False, metadata=metadata or None
+        )
     except grpc.aio.AioRpcError as exc:
         return str(exc.details() or exc.code().name)
     return ""
