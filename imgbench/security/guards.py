@@ -9,9 +9,9 @@ counts and logs):
 * WebSocket: the opening handshake is answered ``401 Unauthorized`` (with
   ``WWW-Authenticate: Bearer``); no connection is opened.
 * gRPC: a ``grpc.aio`` server interceptor ends the call with
-  ``UNAUTHENTICATED`` before the method runs and before any request message is
-  read (the refusing handler is a request-streaming one, so grpcio does not
-  wait for a whole request first).
+  ``UNAUTHENTICATED`` before the method runs (the refusing handler is a
+  request-streaming one, so grpcio does not wait for a whole, possibly large,
+  request message first, as it would for a unary handler).
 * HTTP: :class:`imgbench.runtime.http.HttpServer` answers 401 on every route
   but the open ones (``/healthz``, ``/metrics``).
 
