@@ -205,6 +205,9 @@ class GrpcAdapter:
                 await context.abort(_status(exc), f"{exc.reason}: {exc}")
             return ack
         finally:
+            # The memory goes with the reservation (an ended upload's buffer must not
+            # outlive it: README "Bad input", chunked uploads).
+            assembler.close()
             budget.leave(assembler.reserved)
 
     def _lost(self, last: ImageMeta | None, how: str) -> None:

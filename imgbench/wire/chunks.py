@@ -123,6 +123,23 @@ class ChunkAssembler:
             )
         return self._meta, memoryview(self._buffer).toreadonly()
 
+    def close(self) -> None:
+        """Give the image buffer back now, unless :meth:`result` handed out a view still held.
+
+        An upload that fails keeps its assembler reachable from the exception's
+        traceback (frame -> assembler -> buffer, a cycle only the cyclic garbage
+        collector frees, seconds or minutes later): 2 x 254 MiB of stalled uploads
+        stayed resident after both had ended and released their reservations, so
+        later uploads could reserve and fill new buffers on top of them. Closing
+        the mapping here frees the pages when the reservation is released.
+        """
+        buffer, self._buffer = self._buffer, bytearray()
+        if isinstance(buffer, mmap.mmap):
+            try:
+                buffer.close()
+            except BufferError:  # a view from result() is still in use: freed with it
+                self._buffer = buffer
+
 
 #: Announced images of this size or more are assembled in their own anonymous mapping.
 MAPPED_IMAGE_BYTES: Final = 1024 * 1024

@@ -181,3 +181,49 @@ async def test_oversend_and_repeated_header_count_once(case: str) -> None:
         )
     finally:
         await receiver.server.stop(grace=1.0)
+
+
+async def test_an_ended_upload_gives_its_memory_back_with_its_reservation(tmp_path: Path) -> None:
+    """Waves of stalled uploads, each ended by the idle timeout: the receiver's memory must
+    return with each reservation. Before, an ended upload's buffer stayed resident (held by
+    the exception's traceback until the cyclic GC ran) while its reservation was free
+    again, so each wave added its size on top of RECEIVER_MAX_UPLOAD_BUFFER_BYTES."""
+    size, waves = 64 * MIB, 3
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(  # noqa: ASYNC220 (started once; the test then only awaits)
+        [sys.executable, "-m", "receiver", "--port", "0", "--grpc-port", "0", "--http-port", "0",
+         "--log-level", "error", "--max-image-bytes", str(size),
+         "--max-upload-buffer-bytes", str(size), "--upload-idle-timeout", "1"],
+        env={**os.environ, "IMGBENCH_READY_FILE": str(ready)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        ports = json.loads(ready.read_text())
+        target = f"127.0.0.1:{ports['grpc']}"
+        held: list[int] = []
+        for wave in range(waves):
+            code = await asyncio.wait_for(
+                _stalled_upload(target, f"wave-{wave}", size, asyncio.Event()), 60
+            )
+            assert code == grpc.StatusCode.DEADLINE_EXCEEDED, code
+            # Image buffers are anonymous shared mappings (imgbench.wire.chunks): their
+            # resident pages are exactly RssShmem (heap and grpc's buffers are not). The
+            # client may see the status before the handler's cleanup ran: wait up to 2 s.
+            for _ in range(40):
+                if _vm_kib(proc.pid, "RssShmem") <= 4096:
+                    break
+                await asyncio.sleep(0.05)
+            held.append(_vm_kib(proc.pid, "RssShmem") * 1024)
+        print(f"image buffers resident after each ended upload: {[h // MIB for h in held]} MiB")
+        # Before the fix: [62, 124, 186] MiB (each wave's buffer kept until the GC ran).
+        assert max(held) < 4 * MIB, [h // MIB for h in held]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
