@@ -125,11 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _output_flags(parser: argparse.ArgumentParser) -> None:
     config.add_arguments(parser, config.REPORT_OPTIONS)
-    parser.add_argument(
-        "--details",
-        action="store_true",
-        help="also print the full table of figures (always in summary.md and report.html)",
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,15 +216,13 @@ def _compare(args: argparse.Namespace) -> int:
     level_given = bool(args.log_level or os.environ.get("IMGBENCH_LOG_LEVEL"))
     level = cfg.observe.log_level if level_given else "warning"
     configure_logging(cfg.observe.log_format, level)
-    from transmitter.linked import read_link_record
+    from transmitter.linked import read_link_record, refuse_unusable
 
     lab_record = read_link_record()
     if cfg.compare.link and lab_record is None:
-        if cfg.compare.external:
-            raise ConfigError(
-                "IMGBENCH_LINK (--link)", "cannot be combined with an external receiver"
-            )
-        return _over_link(cfg, args.command, sizes, level_given)
+        given = {o.name for o in config.COMPARE_OPTIONS if getattr(args, o.name, None) is not None}
+        refuse_unusable(cfg, given)
+        return _over_link(cfg, report_cfg, args.command, sizes, level_given)
     link = lab_record[1] if lab_record else None
     out_dir = cfg.output / (lab_record[0] if lab_record else new_run_id())
     _make_output_dir(out_dir, "IMGBENCH_OUTPUT (--output)")
@@ -272,7 +265,7 @@ def _compare(args: argparse.Namespace) -> int:
             raise
         finally:
             tracing.shutdown()
-    return _print_outcome(comparisons, out_dir, report_cfg, details=args.details, sweep=bool(sizes))
+    return _print_outcome(comparisons, out_dir, report_cfg, sweep=bool(sizes))
 
 
 def _write_partial(comparisons: list[Any], out_dir: Path, *, sweep: bool) -> None:
@@ -307,7 +300,6 @@ def _print_outcome(
     out_dir: Path,
     report_cfg: config.ReportSettings,
     *,
-    details: bool,
     sweep: bool,
 ) -> int:
     """Write the outputs, then print them (text or one JSON document) and the thresholds.
@@ -342,7 +334,9 @@ def _print_outcome(
     console = Console(stderr=as_json)
     if not as_json:
         for comparison in comparisons:
-            console.print(comparison_view(comparison, details=details), highlight=False)
+            console.print(
+                comparison_view(comparison, details=report_cfg.details), highlight=False
+            )
             for line in clock_lines(comparison):
                 console.print(line, highlight=False)
         if sweep:
@@ -376,7 +370,11 @@ def _make_output_dir(path: Path, label: str) -> None:
 
 
 def _over_link(
-    cfg: config.TransmitterSettings, command: str, sizes: list[int], level_given: bool
+    cfg: config.TransmitterSettings,
+    report_cfg: config.ReportSettings,
+    command: str,
+    sizes: list[int],
+    level_given: bool,
 ) -> int:
     """``--link``: the same command between two lab hosts (:mod:`transmitter.linked`)."""
     from imgbench.lab import LabUnavailable, parse_link, preflight
@@ -392,7 +390,15 @@ def _over_link(
     extra = [f"--sizes={','.join(str(s) for s in sizes)}"] if sizes else []
     try:
         return asyncio.run(
-            run_linked(spec, cfg, command, extra, run_id=new_run_id(), log_level_given=level_given)
+            run_linked(
+                spec,
+                cfg,
+                command,
+                extra,
+                run_id=new_run_id(),
+                log_level_given=level_given,
+                report=report_cfg,
+            )
         )
     except LabUnavailable as exc:
         sys.stderr.write(f"imgbench: {exc}\n")

@@ -32,11 +32,14 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from imgbench.config.option import Option
-from imgbench.config.settings import TransmitterSettings
-from imgbench.config.transmitter_options import COMPARE_OPTIONS
+from imgbench.config.report_options import REPORT_OPTIONS
+from imgbench.config.settings import ReportSettings, TransmitterSettings
+from imgbench.config.thresholds import Threshold
+from imgbench.config.transmitter_options import COMPARE_OPTIONS, TARGET_OPTIONS
+from imgbench.errors import ConfigError
 from imgbench.lab import Lab, LabError, LinkSpec
 from imgbench.lab.baseline import BulkProbe, RttProbe, probe_bulk, probe_rtt
 from imgbench.lab.hosts import HOSTS
@@ -47,10 +50,14 @@ from transmitter.compare import child_env, receiver_argv, receiver_env, wait_rea
 LINK_RECORD_ENV = "IMGBENCH_LAB_RECORD"
 #: What the transmitter child also inherits: it draws the table and progress bar here.
 TERMINAL_ENV = ("TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")
-#: Settings the parent does not hand down: the child is the transmitter of this lab.
-#: The token goes through the environment (argv shows in ps).
-_NOT_PASSED = {"link", "external", "receiver_host", "ws_port", "grpc_port", "http_port",
-               "token", "token_file"}  # fmt: skip
+#: Every option of ``compare``/``sweep``: the child gets each resolved value as a flag,
+#: except :data:`NOT_PASSED` (a test checks each parser argument is one or the other).
+LAB_OPTIONS: Final = (*COMPARE_OPTIONS, *REPORT_OPTIONS)
+#: Settings the parent does not hand down: the child is the transmitter of this lab
+#: (the lab picks the receiver's address and ports; :func:`refuse_unusable` refuses
+#: them when given). The token goes through the environment (argv shows in ps).
+NOT_PASSED: Final = frozenset({"link", "external", "receiver_host", "ws_port", "grpc_port",
+                               "http_port", "token", "token_file"})  # fmt: skip
 SLOW_START_SYSCTL = "/proc/sys/net/ipv4/tcp_slow_start_after_idle"
 
 
@@ -118,8 +125,10 @@ async def apply_tcp_settings(lab: Lab, slow_start_after_idle: str) -> dict[str, 
 def _flag_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Threshold):
+        return value.expression
     if isinstance(value, tuple):
-        return ",".join(value)
+        return ",".join(map(_flag_value, value))
     if value is None:
         return ""
     return str(value)
@@ -127,19 +136,49 @@ def _flag_value(value: Any) -> str:
 
 def child_flags(
     settings: TransmitterSettings,
+    report: ReportSettings | None = None,
     *,
     log_level_given: bool,
-    options: Sequence[Option] = COMPARE_OPTIONS,
+    options: Sequence[Option] = LAB_OPTIONS,
 ) -> list[str]:
-    """Every resolved setting as ``--flag=value``, so the child runs exactly these
-    (whatever came from flags, environment or defaults here)."""
-    flags = []
-    values = settings.values()
+    """Every resolved setting of ``options`` as ``--flag=value`` (a repeatable one once
+    per value), so the child runs and reports exactly as asked here, whatever came
+    from flags, environment or defaults; ``report`` defaults to the default report
+    settings. Not :data:`NOT_PASSED`, nor the log level unless it was given."""
+    values = {**settings.values(), **vars(report or ReportSettings())}
+    flags: list[str] = []
     for opt in options:
-        if opt.name in _NOT_PASSED or (opt.name == "log_level" and not log_level_given):
+        if opt.name in NOT_PASSED or (opt.name == "log_level" and not log_level_given):
             continue
-        flags.append(f"{opt.flag}={_flag_value(values[opt.name])}")
+        value = values[opt.name]
+        if opt.multiple:
+            flags.extend(f"{opt.flag}={_flag_value(v)}" for v in value)
+        else:
+            flags.append(f"{opt.flag}={_flag_value(value)}")
     return flags
+
+
+def refuse_unusable(settings: TransmitterSettings, given: set[str]) -> None:
+    """Refuse (:class:`ConfigError`, exit 2, naming the setting) what cannot apply in
+    the lab: an external receiver, the receiver's address or ports given as flags
+    (``given``: the option names given on the command line; the lab's receiver is
+    on host b at free ports, and these variables are shared with the receiver's own
+    settings, so the environment's are ignored as on loopback), and a push address
+    (the push servers must bind to host a's lab address, which the child finds)."""
+    if settings.compare.external:
+        raise ConfigError("IMGBENCH_LINK (--link)", "cannot be combined with an external receiver")
+    for opt in TARGET_OPTIONS:
+        if opt.name in given:
+            raise ConfigError(
+                opt.label,
+                "cannot apply with --link: the lab's receiver runs on host b"
+                " (198.18.0.2) at free ports",
+            )
+    if settings.push.push_host:
+        raise ConfigError(
+            "IMGBENCH_PUSH_HOST (--push-host)",
+            "cannot apply with --link: the push servers bind to host a's lab address",
+        )
 
 
 async def probe_link(
@@ -240,8 +279,13 @@ async def run_linked(
     *,
     run_id: str,
     log_level_given: bool,
+    report: ReportSettings | None = None,
 ) -> int:
     """Run ``imgbench COMMAND`` across a lab for ``spec``; its exit code.
+
+    ``report`` (format, thresholds, details) goes to the child, which prints and
+    checks; with ``--format json`` the link's line goes to stderr, so stdout stays
+    the child's one JSON document.
 
     Raises :class:`~imgbench.lab.LabUnavailable` (before anything starts) when
     this machine cannot run the lab.
@@ -263,11 +307,13 @@ async def run_linked(
                 settings, Path(tmp), hosts=[lab.address("a"), lab.address("b")]
             )
         async with lab_receiver(lab, settings, out_dir / "receiver.log") as ports:
-            args = [*child_flags(settings, log_level_given=log_level_given), *extra_args]
+            args = [*child_flags(settings, report, log_level_given=log_level_given), *extra_args]
             code = await transmit(lab, ports, command, args, run_id=run_id, record=record,
                                   token=settings.security.token)  # fmt: skip
     add_forwarder_stats(out_dir, lab.link_stats)
-    print(link_line(settings.compare.link, rtt, ceiling, lab.link_stats, spec.mtu), flush=True)
+    as_json = report is not None and report.format == "json"
+    print(link_line(settings.compare.link, rtt, ceiling, lab.link_stats, spec.mtu), flush=True,
+          file=sys.stderr if as_json else sys.stdout)  # fmt: skip
     return code
 
 

@@ -1,4 +1,4 @@
-"""How ``compare`` and ``sweep`` report: the stdout format and pass/fail thresholds.
+"""How ``compare`` and ``sweep`` report: the stdout format, pass/fail thresholds, details.
 
 Not part of the measured workload: :class:`~imgbench.config.settings.ReportSettings`
 reads its defaults from :data:`REPORT_OPTIONS`; the threshold grammar is
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from imgbench.config.option import Option, choice
+from imgbench.config.option import Option, choice, parse_bool
 from imgbench.config.thresholds import parse_thresholds
 
 REPORT_OPTIONS: Final = (
@@ -31,5 +31,14 @@ REPORT_OPTIONS: Final = (
         "Check after the run, e.g. websocket/binary:p90<5ms or grpc:ratio<1.2 (repeatable;"
         " comma separated in the env var; grammar in README). Exit 99 when one fails.",
         multiple=True,
+    ),
+    Option(
+        "details",
+        "IMGBENCH_DETAILS",
+        "--details",
+        parse_bool,
+        False,
+        "Text format: also print the full table of figures (always in summary.md and"
+        " report.html).",
     ),
 )

@@ -293,3 +293,4 @@ class ReportSettings:
 
     format: str = _REPORT["format"]
     thresholds: tuple[Threshold, ...] = _REPORT["thresholds"]
+    details: bool = _REPORT["details"]

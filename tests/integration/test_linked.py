@@ -125,3 +125,34 @@ def test_without_root_the_cli_exits_2_with_one_line() -> None:
         assert not (shared / "out").exists()
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_output_and_verdict_options_reach_the_child_on_host_a(tmp_path: Path) -> None:
+    """--format json, --threshold and the rest apply over the link as on loopback:
+    stdout is the child's one JSON document (the link's line goes to stderr), and a
+    threshold no link of 2 ms RTT can meet fails with exit 99."""
+    proc = subprocess.run(
+        [*CLI, "compare", "--link", "rtt=2ms", "--images", "2", "--delay", "0",
+         "--protocols", "websocket", "--output", str(tmp_path), "--format", "json",
+         "--threshold", "websocket:p50<0.5ms"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 99, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)  # nothing else on stdout
+    (check,) = doc["thresholds"]
+    assert check["expression"] == "websocket:p50<0.5ms" and check["ok"] is False, check
+    assert "link rtt=2ms: RTT measured" in proc.stderr
+    assert "threshold failed: websocket:p50<0.5ms" in proc.stderr
+
+
+def test_what_cannot_apply_in_the_lab_exits_2_naming_it(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*CLI, "compare", "--link", "rtt=2ms", "--port", "9000", "--output", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        "imgbench: invalid setting RECEIVER_PORT (--port): cannot apply with --link:"
+        " the lab's receiver runs on host b (198.18.0.2) at free ports"
+    )
+    assert not any(tmp_path.iterdir()), "refused before anything was written"

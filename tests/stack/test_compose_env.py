@@ -49,7 +49,8 @@ HOST_PATHS = {"IMGBENCH_IMAGE", "IMGBENCH_OUTPUT", "RECEIVER_SAVE_DIR", "IMGBENC
 NO_TLS_IN_COMPOSE = {"IMGBENCH_TLS", "IMGBENCH_TLS_CLIENT_AUTH"}
 #: Read by `imgbench compare` only, which compose does not run.
 COMPARE_ONLY = {"IMGBENCH_EXTERNAL_RECEIVER", "IMGBENCH_LINK", "IMGBENCH_TCP_SLOW_START_AFTER_IDLE",
-                "IMGBENCH_FORMAT", "IMGBENCH_THRESHOLDS", "IMGBENCH_SWEEP_SIZES"}  # fmt: skip
+                "IMGBENCH_FORMAT", "IMGBENCH_THRESHOLDS", "IMGBENCH_DETAILS",
+                "IMGBENCH_SWEEP_SIZES"}  # fmt: skip
 
 
 def workload_variables() -> dict[str, str]:
