@@ -144,3 +144,54 @@ def test_grpc_frame_size_is_0_or_within_http2s_range(value: int, ok: bool) -> No
         else ("must be 0 (grpcio's default, 16384) or 16384..16777215 bytes (HTTP/2's range)")
     )
     assert option.grpc_frame_size(value) == expected
+
+
+def test_existing_file_refuses_what_is_not_a_regular_readable_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert option.existing_file(Path("/dev/null")) == "/dev/null is not a regular file"
+    there = tmp_path / "a.png"
+    there.write_bytes(b"x")
+    # As root every file is readable: the check is driven through os.access.
+    monkeypatch.setattr(option.os, "access", lambda path, mode: mode != option.os.R_OK)
+    assert option.existing_file(there) == f"file {there} is not readable"
+
+
+def test_writable_dir_walks_up_to_what_exists_and_needs_write_and_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[tuple[str, int]] = []
+
+    def access(path: object, mode: int) -> bool:
+        asked.append((str(path), mode))
+        return False
+
+    monkeypatch.setattr(option.os, "access", access)
+    target = tmp_path / "a" / "b"
+    assert option.writable_dir(target) == (
+        f"cannot write results under {target}: {tmp_path} is not writable"
+    )
+    assert asked == [(str(tmp_path), option.os.W_OK | option.os.X_OK)]
+    monkeypatch.setattr(option.os, "access", lambda path, mode: True)
+    assert option.writable_dir(Path("/no-such-root-dir/x")) is None  # / exists and is a dir
+
+
+def test_readable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    there = tmp_path / "ca.pem"
+    there.write_text("x")
+    assert option.readable_file(None) is None
+    assert option.readable_file(there) is None
+    assert option.readable_file(tmp_path) == f"{tmp_path} is a directory, not a file"
+    assert option.readable_file(tmp_path / "no") == f"file {tmp_path / 'no'} does not exist"
+    monkeypatch.setattr(option.os, "access", lambda path, mode: mode != option.os.R_OK)
+    assert option.readable_file(there) == f"file {there} is not readable"
+
+
+def test_an_option_is_labelled_by_its_variable_and_flag_and_shows_its_value() -> None:
+    plain = option.Option("max_runs", "RECEIVER_MAX_RUNS", "--max-runs", int, 1, "h")
+    assert plain.label == "RECEIVER_MAX_RUNS (--max-runs)"
+    assert plain.metavar == "MAX_RUNS"
+    assert option.Option("a", "A", "--a", option.parse_bool, False, "h").metavar == "BOOL"
+    picked = option.Option("a", "A", "--a", option.choice("x", "y"), "x", "h")
+    assert picked.metavar == "{x,y}"
+    assert (plain.check, plain.multiple) == (None, False)

@@ -265,3 +265,40 @@ def test_the_receivers_ports_must_differ_unless_0() -> None:
         "invalid setting RECEIVER_HTTP_PORT (--http-port): must differ from"
         " RECEIVER_PORT (--port), both are 8765"
     )
+
+
+def test_help_says_when_a_setting_only_applies_with_an_external_receiver() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    config.add_arguments(parser, config.COMPARE_OPTIONS, only_with_external=config.EXTERNAL_ONLY)
+    actions = {a.dest: a for a in parser._actions}
+    assert actions["ws_port"].help == (
+        "Receiver WebSocket port. Only with --external-receiver (a local receiver takes free"
+        " ports). [env RECEIVER_PORT, default 8765 with --external-receiver]"
+    )
+    assert actions["images"].help is not None and "external" not in actions["images"].help
+    report = argparse.ArgumentParser()
+    config.add_arguments(report, config.REPORT_OPTIONS)
+    given = report.parse_args(["--threshold", "grpc:p50<1ms", "--threshold", "grpc:p90<2ms"])
+    assert given.thresholds == ["grpc:p50<1ms", "grpc:p90<2ms"]
+    assert len(config.report_settings(given, {}).thresholds) == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [((), "none"), (None, "none"), (("a", "b"), "a,b"), (8765, "8765"), (Path("r"), "r")],
+)
+def test_defaults_are_shown_in_help_as_written(value: object, shown: str) -> None:
+    assert resolve._show(value) == shown
+
+
+def test_a_refused_path_is_shown_as_text(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.transmitter_settings(environ={"IMGBENCH_IMAGE": str(tmp_path)})
+    assert info.value.reason == f"{tmp_path} is a directory, not a file, got '{tmp_path}'"
+
+
+def test_no_check_runs_on_an_unset_optional_value() -> None:
+    assert config.transmitter_settings(environ={}).workload.image is None
+    assert config.transmitter_settings(environ={"IMGBENCH_IMAGE": ""}).workload.image is None
