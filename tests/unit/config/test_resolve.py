@@ -302,3 +302,27 @@ def test_a_refused_path_is_shown_as_text(tmp_path: Path) -> None:
 def test_no_check_runs_on_an_unset_optional_value() -> None:
     assert config.transmitter_settings(environ={}).workload.image is None
     assert config.transmitter_settings(environ={"IMGBENCH_IMAGE": ""}).workload.image is None
+
+
+def test_settings_resolve_from_another_commands_arguments() -> None:
+    """Flags of options the parser does not have are simply not given."""
+    import argparse
+
+    other = argparse.Namespace(command="report")
+    assert config.transmitter_settings(other, {"IMGBENCH_IMAGES": "4"}).workload.images == 4
+    assert config.report_settings(other, {}).format == "text"
+
+
+def test_each_port_must_differ_from_the_others() -> None:
+    with pytest.raises(ConfigError) as info:
+        config.receiver_settings(environ={"RECEIVER_GRPC_PORT": "8765"})
+    assert info.value.setting == "RECEIVER_GRPC_PORT (--grpc-port)"
+    with pytest.raises(ConfigError) as info:
+        config.receiver_settings(environ={"RECEIVER_HTTP_PORT": "50051"})
+    assert info.value.reason == "must differ from RECEIVER_GRPC_PORT (--grpc-port), both are 50051"
+
+
+def test_a_list_in_a_run_body_is_the_comma_separated_text() -> None:
+    base = config.transmitter_settings(environ={})
+    run = resolve.override_workload(base, {"protocols": ["grpc", "websocket"]})
+    assert run.workload.protocols == ("grpc", "websocket")

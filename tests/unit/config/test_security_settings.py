@@ -52,3 +52,22 @@ def test_tls_is_on_when_asked_or_implied_by_a_certificate_or_ca(tmp_path: Path) 
     with pytest.raises(ConfigError) as missing:
         receiver_settings(environ={"IMGBENCH_TLS_CERT": str(tmp_path / "nope.pem")})
     assert missing.value.setting == "IMGBENCH_TLS_CERT (--tls-cert)"
+
+
+def test_a_token_file_that_cannot_be_used_is_refused_naming_it(tmp_path: Path) -> None:
+    label = "IMGBENCH_TOKEN_FILE (--token-file)"
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN)
+    with pytest.raises(ConfigError) as both:
+        receiver_settings(environ={"IMGBENCH_TOKEN_FILE": str(secret), "IMGBENCH_TOKEN": TOKEN})
+    assert both.value.reason == "give IMGBENCH_TOKEN or IMGBENCH_TOKEN_FILE, not both"
+    secret.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(ConfigError) as binary:
+        transmitter_settings(environ={"IMGBENCH_TOKEN_FILE": str(secret)})
+    assert binary.value.setting == label
+    assert binary.value.reason.startswith(f"cannot read {secret}: 'utf-8' codec can't decode")
+    secret.write_text("short\n")
+    with pytest.raises(ConfigError) as weak:
+        transmitter_settings(environ={"IMGBENCH_TOKEN_FILE": str(secret)})
+    assert weak.value.setting == label
+    assert weak.value.reason.startswith(f"the token in {secret} ")
