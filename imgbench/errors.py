@@ -20,7 +20,8 @@ label it is counted under; :data:`WIRE_ERRORS` lists them::
     │   ├── RecordsFull        a run id has its maximum number of records
     │   ├── RunEvicted         a message for a run the receiver evicted
     │   ├── UploadsBusy        chunked uploads at their count or byte budget
-    │   └── UploadStalled      a chunked upload sent nothing for too long
+    │   ├── UploadStalled      a chunked upload sent nothing for too long
+    │   └── ConnectionsFull    the receiver serves RECEIVER_MAX_CONNECTIONS already
     ├── ResultsError           a saved result is missing, corrupt or not imgbench's
     └── RunError               a comparison run could not complete
         ├── ReceiverUnreachable  no connection before the deadline
@@ -128,6 +129,12 @@ class UploadsBusy(WireError):
     reason = "uploads_busy"
 
 
+class ConnectionsFull(WireError):
+    """RECEIVER_MAX_CONNECTIONS WebSocket connections are open, or gRPC calls in progress."""
+
+    reason = "connections_full"
+
+
 class UploadStalled(WireError):
     """A chunked upload sent nothing for RECEIVER_UPLOAD_IDLE_TIMEOUT."""
 
@@ -150,6 +157,7 @@ WIRE_ERRORS: Final = (
     RunEvicted,
     UploadsBusy,
     UploadStalled,
+    ConnectionsFull,
 )
 
 

@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from imgbench import wire
 from imgbench.errors import (
+    ConnectionsFull,
     OversizedMessage,
     RecordsFull,
     RunEvicted,
@@ -50,6 +51,8 @@ class GrpcAdapter:
         self._tracer_provider = tracer_provider
         s = core.settings
         self._uploads = UploadBudget(s.max_uploads, s.max_upload_buffer_bytes, core.metrics)
+        #: Calls in progress (all methods), at most RECEIVER_MAX_CONNECTIONS.
+        self.calls = 0
 
     async def start(self, host: str, port: int) -> tuple[grpc.aio.Server, int]:
         limit = self.core.settings.max_message_bytes + names.GRPC_HEADROOM
@@ -75,6 +78,15 @@ class GrpcAdapter:
                 ("grpc.max_send_message_length", limit),
                 # HTTP/2 flow control: the receiver's window is what limits an upload.
                 *settings.grpc_options(),
+                # The bounds WebSocket has too (README "Configuration"): connections at
+                # once (grpc core closes further ones before any application code: the
+                # client sees UNAVAILABLE, nothing to count; calls are bounded and
+                # counted in _admit), the opening (TLS and the HTTP/2 preface and
+                # settings), keepalive pings that close a dead peer's connection.
+                ("grpc.max_allowed_incoming_connections", settings.max_connections),
+                ("grpc.server_handshake_timeout_ms", round(settings.handshake_timeout * 1000)),
+                ("grpc.keepalive_time_ms", round(settings.ping_interval * 1000)),
+                ("grpc.keepalive_timeout_ms", round(settings.ping_timeout * 1000)),
             ],
         )
         server.add_generic_rpc_handlers(
@@ -103,13 +115,26 @@ class GrpcAdapter:
         await server.start()
         return server, bound
 
+    async def _admit(self, context: grpc.aio.ServicerContext[bytes, bytes]) -> None:
+        """Take a call slot, or end the call with ``RESOURCE_EXHAUSTED`` (counted) when
+        RECEIVER_MAX_CONNECTIONS calls are in progress; the caller gives it back."""
+        limit = self.core.settings.max_connections
+        if self.calls >= limit:
+            exc = ConnectionsFull(f"{limit} gRPC calls in progress (RECEIVER_MAX_CONNECTIONS)")
+            self.core.reject(PROTOCOL, exc)
+            await context.abort(_status(exc), f"{exc.reason}: {exc}")
+        self.calls += 1
+
     async def _send(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         stamp = Stamp.now()
         structlog.contextvars.bind_contextvars(protocol=PROTOCOL, mode="unary")
+        await self._admit(context)
         try:
             _, ack = await self.core.handle(request, stamp, protocol=PROTOCOL, mode="unary")
         except WireError as exc:
             await context.abort(_status(exc), f"{exc.reason}: {exc}")
+        finally:
+            self.calls -= 1
         return ack
 
     # An async generator, not context.write(): the OpenTelemetry aio interceptor
@@ -120,6 +145,7 @@ class GrpcAdapter:
         context: grpc.aio.ServicerContext[bytes, bytes],
     ) -> AsyncIterator[bytes]:
         structlog.contextvars.bind_contextvars(protocol=PROTOCOL, mode="stream")
+        await self._admit(context)
         last: ImageMeta | None = None
         try:
             async for request in request_iterator:
@@ -134,6 +160,8 @@ class GrpcAdapter:
         except asyncio.CancelledError:
             self._lost(last, "stream cancelled")
             raise
+        finally:
+            self.calls -= 1
         # A client that vanishes just ends the request iterator, like a clean
         # half-close; an unfinished run is what tells the two apart.
         self._lost(last, "stream ended")
@@ -153,6 +181,17 @@ class GrpcAdapter:
         (``DEADLINE_EXCEEDED``), so stalled clients cannot hold the budget.
         """
         structlog.contextvars.bind_contextvars(protocol=PROTOCOL, mode="chunked")
+        await self._admit(context)
+        try:
+            return await self._upload_one(request_iterator, context)
+        finally:
+            self.calls -= 1
+
+    async def _upload_one(
+        self,
+        request_iterator: AsyncIterator[bytes],
+        context: grpc.aio.ServicerContext[bytes, bytes],
+    ) -> bytes:
         settings = self.core.settings
         budget = self._uploads
         try:
@@ -257,7 +296,7 @@ class UploadBudget:
 def _status(exc: WireError) -> grpc.StatusCode:
     if isinstance(exc, UploadStalled):
         return grpc.StatusCode.DEADLINE_EXCEEDED
-    if isinstance(exc, OversizedMessage | RunsFull | RecordsFull | UploadsBusy):
+    if isinstance(exc, OversizedMessage | RunsFull | RecordsFull | UploadsBusy | ConnectionsFull):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, RunEvicted):
         return grpc.StatusCode.FAILED_PRECONDITION

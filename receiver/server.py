@@ -64,6 +64,8 @@ class ReceiverServer:
             settings, self.metrics, self.tracer_provider.get_tracer("imgbench.receiver")
         )
         self.subscriptions = Subscriptions(self.core, self.tracer_provider)
+        self.ws_adapter = WebSocketAdapter(self.core)
+        self.grpc_adapter = GrpcAdapter(self.core, self.tracer_provider)
         self._ws: Server | None = None
         self._grpc: grpc.aio.Server | None = None
         self._http: HttpServer | None = None
@@ -83,12 +85,10 @@ class ReceiverServer:
         s = self.settings
         self._loop = asyncio.get_running_loop()
         with _binding("ws_port", s.bind, s.ws_port):
-            self._ws = await WebSocketAdapter(self.core).start(s.bind, s.ws_port)
+            self._ws = await self.ws_adapter.start(s.bind, s.ws_port)
         with _binding("grpc_port", s.bind, s.grpc_port):
             _probe_port(s.bind, s.grpc_port)
-            self._grpc, grpc_port = await GrpcAdapter(self.core, self.tracer_provider).start(
-                s.bind, s.grpc_port
-            )
+            self._grpc, grpc_port = await self.grpc_adapter.start(s.bind, s.grpc_port)
         self._http = HttpServer(
             {
                 ("GET", "/healthz"): self._healthz,
@@ -110,6 +110,8 @@ class ReceiverServer:
             tls=self.tls.server_context() if self.tls is not None else None,
             token=s.token or None,
             refused=self._http_refused,
+            read_timeout=s.handshake_timeout,
+            max_connections=s.max_connections,
         )
         with _binding("http_port", s.bind, s.http_port):
             await self._http.start()

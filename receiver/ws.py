@@ -17,13 +17,23 @@ one makes websockets close the connection with code 1009 (also ``oversized``).
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    HeaderLineTooLong,
+    RequestLineTooLong,
+    TooManyHeaders,
+)
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from imgbench.errors import (
+    ConnectionsFull,
     FrameError,
     InvalidText,
     OversizedMessage,
@@ -47,6 +57,10 @@ MAX_QUEUE = 2
 class WebSocketAdapter:
     def __init__(self, core: ReceiverCore) -> None:
         self.core = core
+        #: Connections admitted past the handshake checks and not yet closed: at most
+        #: RECEIVER_MAX_CONNECTIONS (counted here, not from websockets' open set,
+        #: which a burst of concurrent handshakes would overshoot).
+        self.admitted: set[ServerConnection] = set()
 
     async def start(self, host: str, port: int) -> Server:
         settings = self.core.settings
@@ -60,6 +74,7 @@ class WebSocketAdapter:
             self._handler,
             host,
             port,
+            create_connection=self._connection_class(),
             # The limit is the decompressed message's, enforced by the core with an error
             # Ack (as on gRPC); websockets gets the headroom so that deflate's growth of
             # incompressible data does not make an in-limit message too big on the wire.
@@ -71,13 +86,77 @@ class WebSocketAdapter:
             # Accepted when the client offers it; the transmitter decides (off by default).
             compression="deflate",
             process_response=self._count_refusal,
-            # The token first: a stranger learns nothing, not even which paths exist.
-            process_request=guards.chain(token_check, self._check_path),
+            # The token first: a stranger learns nothing, not even which paths exist,
+            # and takes no connection slot.
+            process_request=guards.chain(token_check, self._check_path, self._admit),
             # wss:// with TLS (the same certificate as gRPC and HTTP, TLS 1.3).
             ssl=tls.server_context() if tls is not None else None,
-            ping_interval=20,
-            ping_timeout=60,
+            # The same bounds as gRPC's (README "Configuration"): the opening handshake
+            # (TLS included), and keepalive pings that close a dead peer's connection.
+            open_timeout=settings.handshake_timeout,
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
         )
+
+    def _connection_class(self) -> type[ServerConnection]:
+        """websockets' connection, counting what its own hooks never see.
+
+        A request too broken to parse, or with a request line or header above
+        websockets' limits, is refused inside websockets' parser, before
+        ``process_request`` and ``process_response`` (unparseable: closed without an
+        answer, counted as 400; too long: 414 / 431); a handshake not complete within
+        RECEIVER_HANDSHAKE_TIMEOUT is closed (counted as 408). A socket closed before
+        sending a byte made no request and is not counted. A connection leaves
+        :attr:`admitted` when its socket closes, whatever ended it.
+        """
+        adapter = self
+
+        class CountedConnection(ServerConnection):
+            #: Any byte arrived: a socket closed before sending one made no request.
+            spoke = False
+
+            def data_received(self, data: bytes) -> None:
+                self.spoke = True
+                super().data_received(data)
+
+            async def handshake(self, *args: Any, **kwargs: Any) -> None:
+                try:
+                    await super().handshake(*args, **kwargs)
+                except asyncio.CancelledError:
+                    # websockets' open_timeout cancels the handshake; so does a shutdown.
+                    if self.request is None and self.server.is_serving():
+                        adapter.core.metrics.http_refused("websocket", 408)
+                    raise
+                if self.request is None and self.spoke and self.protocol.handshake_exc:
+                    exc = self.protocol.handshake_exc
+                    status = (
+                        414
+                        if isinstance(exc, RequestLineTooLong)
+                        else 431
+                        if isinstance(exc, HeaderLineTooLong | TooManyHeaders)
+                        else 400
+                    )
+                    adapter.core.metrics.http_refused("websocket", status)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                adapter.admitted.discard(self)
+                super().connection_lost(exc)
+
+        return CountedConnection
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Refuse the handshake with 503 when RECEIVER_MAX_CONNECTIONS are open."""
+        limit = self.core.settings.max_connections
+        if len(self.admitted) >= limit:
+            self.core.reject(
+                PROTOCOL,
+                ConnectionsFull(f"{limit} connections open (RECEIVER_MAX_CONNECTIONS)"),
+            )
+            return connection.respond(
+                503, f"too many connections (RECEIVER_MAX_CONNECTIONS={limit})\n"
+            )
+        self.admitted.add(connection)
+        return None
 
     def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?", 1)[0] not in PATHS:
@@ -87,8 +166,9 @@ class WebSocketAdapter:
     def _count_refusal(
         self, connection: ServerConnection, request: Request, response: Response
     ) -> None:
-        # A handshake websockets (or _check_path) refused: bad headers, unknown path. A
-        # request too broken to parse is answered 400 by websockets before this hook.
+        # A handshake websockets (or _check_path, _admit) refused: bad headers, unknown
+        # path, no free connection. Those refused while parsing never reach this hook:
+        # the connection class counts them.
         if response.status_code != 101:
             self.core.metrics.http_refused("websocket", response.status_code)
 

@@ -70,6 +70,49 @@ RECEIVER_OPTIONS: Final = (
         between(0.1, 3600),
     ),
     Option(
+        "max_connections",
+        "RECEIVER_MAX_CONNECTIONS",
+        "--max-connections",
+        int,
+        256,
+        "Connections each port serves at once: open WebSocket connections (beyond: the"
+        " handshake is answered 503), HTTP API connections (503), gRPC connections (grpc"
+        " core closes further ones: the client sees UNAVAILABLE, uncounted) and gRPC calls"
+        " in progress (beyond: RESOURCE_EXHAUSTED, connections_full).",
+        between(1, 100_000),
+    ),
+    Option(
+        "handshake_timeout",
+        "RECEIVER_HANDSHAKE_TIMEOUT",
+        "--handshake-timeout",
+        float,
+        10.0,
+        "Seconds a new connection may take to complete its opening (TLS handshake"
+        " included): the WebSocket handshake, the HTTP/2 preface and settings on gRPC,"
+        " the whole request on the HTTP API; then it is closed.",
+        between(0.1, 3600),
+    ),
+    Option(
+        "ping_interval",
+        "RECEIVER_PING_INTERVAL",
+        "--ping-interval",
+        float,
+        20.0,
+        "Seconds between the receiver's keepalive pings on an open connection: WebSocket"
+        " pings, HTTP/2 PINGs on gRPC (grpc.keepalive_time_ms).",
+        between(1, 86_400),
+    ),
+    Option(
+        "ping_timeout",
+        "RECEIVER_PING_TIMEOUT",
+        "--ping-timeout",
+        float,
+        60.0,
+        "Seconds the receiver waits for a keepalive ping's answer before closing the"
+        " connection as dead (WebSocket pong; gRPC: grpc.keepalive_timeout_ms).",
+        between(1, 86_400),
+    ),
+    Option(
         "max_runs",
         "RECEIVER_MAX_RUNS",
         "--max-runs",

@@ -64,8 +64,8 @@ TRANSMISSION_BUCKETS: Final = (
 #: Why the receiver refused a message (``imgbench_rejected_messages_total``).
 REJECT_REASONS: Final = tuple(cls.reason for cls in WIRE_ERRORS)
 #: ``status`` values of ``imgbench_http_refusals_total``; any other error status is "other".
-HTTP_REFUSAL_STATUSES: Final = ("400", "401", "403", "404", "405", "413", "426", "500",
-                                "501", "503")  # fmt: skip
+HTTP_REFUSAL_STATUSES: Final = ("400", "401", "403", "404", "405", "408", "413", "414",
+                                "426", "431", "500", "501", "503", "505")  # fmt: skip
 #: Kinds of rate-limited receiver warnings (``imgbench_log_lines_suppressed_total{kind}``).
 LOG_KINDS: Final = (
     *REJECT_REASONS,

@@ -34,6 +34,8 @@ from imgbench.security.token import authorized, bearer
 
 MAX_HEAD: Final = 16 * 1024
 MAX_BODY: Final = 1024 * 1024
+#: Seconds to read a whole request (TLS handshake included) when the server is not given
+#: its own (the receiver passes RECEIVER_HANDSHAKE_TIMEOUT; the transmitter's API uses this).
 READ_TIMEOUT: Final = 10.0
 _REASONS: Final = {
     200: "OK",
@@ -42,6 +44,7 @@ _REASONS: Final = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Payload Too Large",
     500: "Internal Server Error",
@@ -132,10 +135,15 @@ class HttpServer:
         token: str | None = None,
         refused: Refused | None = None,
         open_routes: Collection[str] = OPEN_ROUTES,
+        read_timeout: float = READ_TIMEOUT,
+        max_connections: int | None = None,
     ) -> None:
         """``on_refusal(status)`` is called (on the HTTP thread) for every answer >= 400.
         ``tls``: serve HTTPS only. ``token``: required on every route but
-        ``open_routes``; ``refused("http")`` is called for each request refused (401)."""
+        ``open_routes``; ``refused("http")`` is called for each request refused (401).
+        ``read_timeout``: seconds for the TLS handshake and the whole request (then
+        408). ``max_connections``: connections served at once; a further one is
+        answered 503 at once, without reading it (None: no limit)."""
         self._routes = [
             (
                 method,
@@ -152,6 +160,10 @@ class HttpServer:
         self._host = host
         self._port = port
         self._on_refusal = on_refusal
+        self._read_timeout = read_timeout
+        self._max_connections = max_connections
+        #: Connections being served now (only touched on the HTTP thread).
+        self._active = 0
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._owner: asyncio.AbstractEventLoop | None = None
@@ -194,8 +206,10 @@ class HttpServer:
                         limit=MAX_HEAD,
                         ssl=self._tls,
                         # A client that opens a connection and never finishes the TLS
-                        # handshake is dropped after this long (as READ_TIMEOUT).
-                        ssl_handshake_timeout=READ_TIMEOUT if self._tls is not None else None,
+                        # handshake is dropped after this long (as a slow request).
+                        ssl_handshake_timeout=(
+                            self._read_timeout if self._tls is not None else None
+                        ),
                     )
                 )
             except BaseException as exc:
@@ -215,11 +229,20 @@ class HttpServer:
             resources.retire_api_thread()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._active += 1
         try:
-            try:
-                response = await asyncio.wait_for(self._handle(reader), READ_TIMEOUT)
-            except TimeoutError:
-                response = Response.text("request timeout\n", 400)
+            if self._max_connections is not None and self._active > self._max_connections:
+                # Refused without parsing: a flood of sockets costs one answer each. What
+                # already arrived is read (briefly), so that closing does not reset the
+                # connection before the client has read the 503.
+                with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+                    await asyncio.wait_for(reader.read(MAX_HEAD), 0.05)
+                response = Response.text("too many connections\n", 503)
+            else:
+                try:
+                    response = await asyncio.wait_for(self._handle(reader), self._read_timeout)
+                except TimeoutError:
+                    response = Response.text("request timeout\n", 408)
             if response.status >= 400 and self._on_refusal is not None:
                 self._on_refusal(response.status)
             head = (
@@ -240,6 +263,7 @@ class HttpServer:
         except (ConnectionError, OSError):
             pass  # the client went away; nothing to answer
         finally:
+            self._active -= 1
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()

@@ -39,5 +39,5 @@ def test_reject_reasons_are_the_known_labels() -> None:
         "run_evicted",
         "uploads_busy",
         "upload_stalled",
+        "connections_full",
     )
-

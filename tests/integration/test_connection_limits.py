@@ -1,0 +1,233 @@
+"""Connection limits over real sockets: RECEIVER_MAX_CONNECTIONS, RECEIVER_HANDSHAKE_TIMEOUT,
+RECEIVER_PING_INTERVAL / RECEIVER_PING_TIMEOUT, and WebSocket handshakes refused inside
+websockets' parser (README "Bad input", "Configuration").
+
+Each test starts a receiver with small limits (4 connections, 1 s to open, 1 s pings)
+and checks the refusal a client sees, the counter, and that a client is served again
+once a slot is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from imgbench import wire
+from imgbench.runtime.http import request
+from imgbench.wire import names
+
+from helpers.services import LiveReceiver, start_receiver
+
+LIMIT = 4
+SEND_STREAM = f"/{names.GRPC_SERVICE}/{names.SEND_STREAM_METHOD}"
+SEND = f"/{names.GRPC_SERVICE}/{names.SEND_METHOD}"
+HANDSHAKE = (
+    b"GET /v1/images HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+@contextlib.asynccontextmanager
+async def receiver(**overrides: object) -> AsyncIterator[LiveReceiver]:
+    live = await start_receiver(
+        max_connections=LIMIT, handshake_timeout=1.0, ping_interval=1.0, ping_timeout=1.0,
+        **overrides,
+    )  # fmt: skip
+    try:
+        yield live
+    finally:
+        await live.server.stop(grace=1.0)
+
+
+def count(live: LiveReceiver, name: str, **labels: str) -> float:
+    return live.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def refusals(live: LiveReceiver, server: str, status: str) -> float:
+    return count(live, "imgbench_http_refusals_total", server=server, status=status)
+
+
+def rejected(live: LiveReceiver, protocol: str) -> float:
+    return count(
+        live, "imgbench_rejected_messages_total", protocol=protocol, reason="connections_full"
+    )
+
+
+async def eventually(check: object, timeout: float = 10.0) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not reached"
+        await asyncio.sleep(0.05)
+
+
+async def test_websocket_connections_beyond_the_limit_are_refused_503() -> None:
+    async with receiver() as live:
+        url = f"ws://127.0.0.1:{live.server.ports['websocket']}/v1/images"
+        held: list[ClientConnection] = [await connect(url, proxy=None) for _ in range(LIMIT)]
+        with pytest.raises(InvalidStatus) as info:
+            await connect(url, proxy=None)
+        assert info.value.response.status_code == 503
+        assert b"RECEIVER_MAX_CONNECTIONS=4" in info.value.response.body
+        assert refusals(live, "websocket", "503") == 1
+        assert rejected(live, "websocket") == 1
+        # A free slot is taken again once a connection closes.
+        await held.pop().close()
+        await eventually(lambda: len(live.server.ws_adapter.admitted) < LIMIT)
+        held.append(await connect(url, proxy=None))
+        for ws in held:
+            await ws.close()
+
+
+async def test_http_api_connections_beyond_the_limit_are_refused_503_and_idle_ones_408() -> None:
+    async with receiver() as live:
+        port = live.server.ports["http"]
+        idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(LIMIT)]
+        await asyncio.sleep(0.2)  # the HTTP thread has taken them
+        status, _, body = await request("127.0.0.1", port, "GET", "/healthz", timeout=5)
+        assert status == 503, body
+        assert refusals(live, "api", "503") == 1
+        # The idle ones are ended after RECEIVER_HANDSHAKE_TIMEOUT (1 s) with 408.
+        started = time.monotonic()
+        answers = [await asyncio.wait_for(reader.read(), 5) for reader, _ in idle]
+        waited = time.monotonic() - started
+        assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), answers
+        assert waited < 4.0, waited
+        assert refusals(live, "api", "408") == LIMIT
+        for _, writer in idle:
+            writer.close()
+        status, _, _ = await request("127.0.0.1", port, "GET", "/healthz", timeout=5)
+        assert status == 200
+
+
+async def test_grpc_calls_beyond_the_limit_end_resource_exhausted() -> None:
+    async with receiver() as live:
+        target = f"127.0.0.1:{live.server.ports['grpc']}"
+        release = asyncio.Event()
+
+        async def nothing() -> AsyncIterator[bytes]:
+            await release.wait()
+            return
+            yield b""  # an async generator that sends nothing until released
+
+        async with grpc.aio.insecure_channel(target) as channel:
+            stream = channel.stream_stream(SEND_STREAM)
+            calls = [stream(nothing()) for _ in range(LIMIT)]
+            await eventually(lambda: _calls(live) == LIMIT)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await channel.unary_unary(SEND)(b"", timeout=5)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "connections_full" in (info.value.details() or "")
+            assert rejected(live, "grpc") == 1
+            release.set()
+            for call in calls:
+                async for _ in call:
+                    pass
+            await eventually(lambda: _calls(live) == 0)
+            # Served again: a malformed message gets its own refusal, not connections_full.
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await channel.unary_unary(SEND)(b"\xff", timeout=5)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _calls(live: LiveReceiver) -> int:
+    """Calls in progress in the receiver's gRPC adapter (the ``_admit`` count)."""
+    return live.server.grpc_adapter.calls
+
+
+async def test_grpc_connections_beyond_the_limit_are_closed() -> None:
+    async with receiver() as live:
+        target = f"127.0.0.1:{live.server.ports['grpc']}"
+        # A channel per connection: grpcio shares connections between channels of one
+        # process unless each has its own subchannel pool.
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        channels = [grpc.aio.insecure_channel(target, options=options) for _ in range(LIMIT + 1)]
+        try:
+            for channel in channels[:LIMIT]:
+                await asyncio.wait_for(channel.channel_ready(), 5)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await channels[LIMIT].unary_unary(SEND)(b"\xff", timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+            await channels[0].close()
+            # Once a connection closes, the next one is served (after grpc's reconnect
+            # backoff: wait for the channel to be ready).
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await channels[LIMIT].unary_unary(SEND)(b"\xff", timeout=10, wait_for_ready=True)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # served
+        finally:
+            for channel in channels:
+                await channel.close()
+
+
+async def _closed_after(port: int, payload: bytes = b"") -> tuple[bytes, float]:
+    """Open a socket, send ``payload``, and time until the receiver closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    try:
+        if payload:
+            writer.write(payload)
+        data = await asyncio.wait_for(reader.read(), 10)
+        return data, time.monotonic() - started
+    finally:
+        writer.close()
+
+
+async def test_connections_that_never_open_are_closed_after_the_handshake_timeout() -> None:
+    async with receiver() as live:
+        (_, ws_wait), (grpc_data, grpc_wait) = await asyncio.gather(
+            _closed_after(live.server.ports["websocket"]),
+            _closed_after(live.server.ports["grpc"]),
+        )
+        # 1 s configured (the defaults were 10 s for WebSocket and 120 s for gRPC).
+        assert 0.8 < ws_wait < 4.0, ws_wait
+        assert 0.8 < grpc_wait < 4.0, grpc_wait
+        assert b"handshake timeout" in grpc_data
+        await eventually(lambda: refusals(live, "websocket", "408") == 1)
+
+
+async def test_a_peer_that_stops_answering_pings_is_closed() -> None:
+    async with receiver() as live:
+        # The handshake completes, then the client never reads nor answers a ping.
+        started = time.monotonic()
+        data, _ = await _closed_after(live.server.ports["websocket"], HANDSHAKE)
+        waited = time.monotonic() - started
+        assert data.startswith(b"HTTP/1.1 101 ")
+        # ping every 1 s, closed 1 s after an unanswered one: about 2 s (default: 80 s).
+        assert 1.5 < waited < 6.0, waited
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "answer"),
+    [
+        (b"\x00\xff garbage\r\n\r\n", "400", b""),  # websockets closes without an answer
+        (b"GET /v1/images HTTP/1.1\r\nX: " + b"a" * 10_000 + b"\r\n\r\n", "431", b"HTTP/1.1 431"),
+        (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n", "414", b"HTTP/1.1 414"),
+        (b"GET /v1/images HTTP/1.0\r\n\r\n", "505", b"HTTP/1.1 505"),
+    ],
+)
+async def test_handshakes_refused_while_parsing_are_counted(
+    raw: bytes, status: str, answer: bytes
+) -> None:
+    async with receiver() as live:
+        data, _ = await _closed_after(live.server.ports["websocket"], raw)
+        assert data.startswith(answer), data[:80]
+        await eventually(lambda: refusals(live, "websocket", status) == 1)
+        # A socket closed without sending a byte made no request: not counted.
+        _, writer = await asyncio.open_connection("127.0.0.1", live.server.ports["websocket"])
+        writer.close()
+        await asyncio.sleep(0.2)
+        assert sum(refusals(live, "websocket", s) for s in ("400", "408", "414", "431", "505")) == 1
+        # And the port still serves a real client.
+        async with connect(
+            f"ws://127.0.0.1:{live.server.ports['websocket']}/v1/images", proxy=None
+        ) as ws:
+            await ws.send(b"\xff")
+            ack = wire.decode_ack(await ws.recv())  # type: ignore[arg-type]
+            assert ack.error
