@@ -226,6 +226,9 @@ class WebSocketSender:
             why = str(exc) or type(exc).__name__
             if self._tls is not None and isinstance(exc, ConnectionResetError):
                 why += " during the TLS handshake (is the receiver serving TLS?)"
+            elif isinstance(exc, InvalidStatus) and exc.response.body:
+                # The receiver says why, e.g. 503: too many connections (the setting).
+                why += f" ({exc.response.body.decode(errors='replace').strip()[:200]})"
             elif self._tls is None and isinstance(exc, InvalidMessage):
                 why += f" ({_PLAIN_HINT})"
             elif self._tls is not None and isinstance(exc.__cause__, EOFError):
@@ -309,7 +312,9 @@ class GrpcSender:
                 self._channel,
                 deadline,
                 f"the gRPC receiver at {self.target}",
-                hint="" if self._tls is not None else f" ({_PLAIN_HINT})",
+                hint=f" ({_FULL_HINT})"
+                if self._tls is not None
+                else f" ({_PLAIN_HINT}; {_FULL_HINT})",
                 probe=(self._metadata or ()) if self._tls is not None else None,
             )
         except ReceiverUnreachable:
@@ -451,7 +456,10 @@ def open_channel(
             interceptors=interceptors,  # type: ignore[arg-type]
         )
     return grpc.aio.insecure_channel(
-        target, options=options, compression=compression, interceptors=interceptors  # type: ignore[arg-type]
+        target,
+        options=options,
+        compression=compression,
+        interceptors=interceptors,  # type: ignore[arg-type]
     )
 
 
@@ -512,6 +520,10 @@ def _tls_hint(details: str) -> str:
 
 #: Said when a plain-text client gets no answer: the receiver may be speaking TLS.
 _PLAIN_HINT: Final = "if the receiver serves TLS, set IMGBENCH_TLS or IMGBENCH_TLS_CA"
+#: grpc core closes connections beyond the receiver's limit before any code could say why.
+_FULL_HINT: Final = (
+    "or the receiver already serves RECEIVER_MAX_CONNECTIONS connections: it closes further ones"
+)
 _CA_HINT: Final = (
     "IMGBENCH_TLS_CA must be the CA that signed it (or the system store must trust it)"
 )

@@ -20,10 +20,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from imgbench import wire
+from imgbench.errors import RunError
 from imgbench.runtime.http import request
 from imgbench.wire import names
+from transmitter.image import load_image
+from transmitter.senders import make_sender
 
-from helpers.services import LiveReceiver, start_receiver
+from helpers.services import LiveReceiver, make_transmitter, start_receiver
 
 LIMIT = 4
 SEND_STREAM = f"/{names.GRPC_SERVICE}/{names.SEND_STREAM_METHOD}"
@@ -36,10 +39,11 @@ HANDSHAKE = (
 
 @contextlib.asynccontextmanager
 async def receiver(**overrides: object) -> AsyncIterator[LiveReceiver]:
-    live = await start_receiver(
-        max_connections=LIMIT, handshake_timeout=1.0, ping_interval=1.0, ping_timeout=1.0,
-        **overrides,
-    )  # fmt: skip
+    settings: dict[str, object] = {
+        "max_connections": LIMIT, "handshake_timeout": 1.0, "ping_interval": 1.0,
+        "ping_timeout": 1.0,
+    }  # fmt: skip
+    live = await start_receiver(**{**settings, **overrides})
     try:
         yield live
     finally:
@@ -231,3 +235,43 @@ async def test_handshakes_refused_while_parsing_are_counted(
             await ws.send(b"\xff")
             ack = wire.decode_ack(await ws.recv())  # type: ignore[arg-type]
             assert ack.error
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "grpc"])
+async def test_the_transmitter_reports_a_full_receiver(protocol: str) -> None:
+    """The real sender against a receiver whose slots are all taken: it gives up with the
+    receiver's reason (WebSocket: after retrying until its connect deadline). gRPC: both
+    call slots held over one connection, so the sender's connection is accepted and its
+    call refused."""
+    async with receiver(max_connections=1 if protocol == "websocket" else 2) as live:
+        ws_url = f"ws://127.0.0.1:{live.server.ports['websocket']}/v1/images"
+        release = asyncio.Event()
+
+        async def nothing() -> AsyncIterator[bytes]:
+            await release.wait()
+            return
+            yield b""
+
+        async with contextlib.AsyncExitStack() as stack:
+            if protocol == "websocket":
+                await stack.enter_async_context(connect(ws_url, proxy=None))
+            else:
+                channel = await stack.enter_async_context(
+                    grpc.aio.insecure_channel(f"127.0.0.1:{live.server.ports['grpc']}")
+                )
+                calls = [channel.stream_stream(SEND_STREAM)(nothing()) for _ in range(2)]
+                await eventually(lambda: _calls(live) == 2)
+            settings = live.transmitter_settings(images=1, warmup=0, connect_timeout=1.0)
+            tx = make_transmitter(settings)
+            with pytest.raises(RunError) as info:
+                await tx.harness.run_protocol(
+                    make_sender(protocol, settings, None), load_image(None), f"full-{protocol}"
+                )
+            message = str(info.value)
+            assert "RECEIVER_MAX_CONNECTIONS" in message, message
+            if protocol == "grpc":
+                assert "connections_full" in message, message
+                release.set()
+                for call in calls:
+                    async for _ in call:
+                        pass
