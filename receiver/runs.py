@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from imgbench.errors import ClockError, RecordsFull, RunEvicted, RunsFull
-from imgbench.measure.clock import Probe, RunClock
+from imgbench.measure.clock import ClockEstimate, Probe, RunClock
 from imgbench.measure.results import NS, Figures, Sample, compute_figures
 from imgbench.wire import ImageMeta
 
@@ -64,6 +64,10 @@ class RunRecord:
     probes: dict[int, dict[int, Probe]] = field(default_factory=dict)
     #: Exchanges held in ``probes`` (bounded by ``receiver.step.MAX_PROBES_PER_RECORD``).
     probe_count: int = 0
+    #: Each group's ``estimate_offset`` (or its refusal's message), redone only for the groups a
+    #: probe's echoed exchanges touch, so that re-estimating after every probe does not
+    #: redo the whole run (``combine_groups`` of these is ``estimate_run`` of ``probes``).
+    group_estimates: dict[int, ClockEstimate | str] = field(default_factory=dict)
     #: The transmitter's boot id, from its probes ("" when unknown).
     transmitter_boot_id: str = ""
     #: The clock estimate from ``probes``; None before the first exchange or when refused.

@@ -51,7 +51,7 @@ from typing import Any
 from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
 from imgbench.errors import ClockError, DuplicateImage, InvalidField, WireError, WrongFrameType
-from imgbench.measure.clock import Probe, estimate_run
+from imgbench.measure.clock import Probe, combine_groups, estimate_offset
 from imgbench.measure.results import NS, Sample, compute_figures
 from imgbench.wire import Clock, ImageMeta
 from imgbench.wire.validation import MAX_ECHOED_EXCHANGES
@@ -221,7 +221,7 @@ class ReceiverStep:
             for group, probe_id, p in exchanges:
                 record.probes.setdefault(group, {})[probe_id] = p
             record.transmitter_boot_id = probe.boot_id
-            events.extend(self._estimate(record))
+            events.extend(self._estimate(record, {g for g, _, _ in exchanges}))
         receive_ns = stamp.on(meta.clock)
         if probe.realtime_ns > 0:
             record.transmitter_wall_minus_clock = probe.realtime_ns - meta.send_time_ns
@@ -240,11 +240,30 @@ class ReceiverStep:
 
         return Outcome(reply, tuple(events), meta)
 
-    def _estimate(self, record: RunRecord) -> list[Event]:
-        groups = [list(record.probes[g].values()) for g in sorted(record.probes)]
+    def _estimate(self, record: RunRecord, changed: set[int]) -> list[Event]:
+        """Re-estimate the run's clock after the groups ``changed`` got exchanges.
+
+        The same result as ``estimate_run`` over every group held (refusals
+        included: the first refused group, in group order, is the run's error),
+        but only the changed groups are estimated again: a run answers up to 8
+        probes per pause, and redoing every group each time made the receiver's
+        work per probe grow with the run (0.3 ms per probe at 20 images).
+        """
+        estimates = record.group_estimates
+        for g in changed:
+            try:
+                estimates[g] = estimate_offset(list(record.probes[g].values()))
+            except ClockError as exc:
+                estimates[g] = str(exc)
         try:
-            record.clock = estimate_run(
-                groups,
+            ordered = []
+            for g in sorted(record.probes):
+                estimate = estimates[g]
+                if isinstance(estimate, str):
+                    raise ClockError(estimate)
+                ordered.append(estimate)
+            record.clock = combine_groups(
+                ordered,
                 transmitter_boot_id=record.transmitter_boot_id,
                 receiver_boot_id=self.boot_id,
             )

@@ -54,6 +54,7 @@ intervals that do not intersect, refused with :class:`ClockError`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -73,6 +74,7 @@ __all__ = [
     "ClockEstimate",
     "Probe",
     "RunClock",
+    "combine_groups",
     "estimate_offset",
     "estimate_run",
     "shared_clock",
@@ -91,6 +93,13 @@ PROBE_REVISION: Final = names.PROBE_REVISION
 METHOD: Final = "lowest-delay third, interval intersection, linear drift"
 
 _PPM: Final = 10**6
+
+
+@functools.lru_cache(maxsize=8)
+def _rate(max_drift_ppm: float) -> tuple[int, int]:
+    """``max_drift_ppm / 1e6`` as an exact (numerator, denominator), denominator > 0."""
+    rate = Fraction(max_drift_ppm) / _PPM
+    return rate.numerator, rate.denominator
 
 
 def _ns(name: str, value: object) -> int:
@@ -205,10 +214,13 @@ def estimate_offset(
     count = max(1, math.ceil(len(probes) * keep))
     kept = sorted(probes, key=lambda p: p.delay_ns)[:count]
     at = (min(p.t1 for p in kept) + max(p.t4 for p in kept)) // 2
-    rate = Fraction(max_drift_ppm) / _PPM
+    # The widening is ceil(rate * distance) with rate = max_drift_ppm / 1e6, exact; in
+    # integers (-(-a // b) is ceil(a / b)) because this runs for every probe a receiver
+    # answers, and Fraction arithmetic cost ~10x more for the same result.
+    num, den = _rate(max_drift_ppm)
     lower = upper = None
     for p in kept:
-        widen = math.ceil(rate * max(abs(p.t1 - at), abs(p.t4 - at)))
+        widen = -(-num * max(abs(p.t1 - at), abs(p.t4 - at)) // den)
         lo, hi = p.lower_ns - widen, p.upper_ns + widen
         lower = lo if lower is None else max(lower, lo)
         upper = hi if upper is None else min(upper, hi)
@@ -385,16 +397,45 @@ def estimate_run(
     if not groups:
         raise ClockError("no clock probe groups")
     estimates = tuple(estimate_offset(g, keep=keep, max_drift_ppm=max_drift_ppm) for g in groups)
-    limit = Fraction(max_drift_ppm) / _PPM
+    return combine_groups(
+        estimates,
+        transmitter_boot_id=transmitter_boot_id,
+        receiver_boot_id=receiver_boot_id,
+        max_drift_ppm=max_drift_ppm,
+    )
+
+
+def combine_groups(
+    estimates: Sequence[ClockEstimate],
+    *,
+    transmitter_boot_id: str = "",
+    receiver_boot_id: str = "",
+    max_drift_ppm: float = DEFAULT_MAX_DRIFT_PPM,
+) -> RunClock:
+    """The run's clock from its groups' estimates (:func:`estimate_offset` of each, in order).
+
+    The second half of :func:`estimate_run`, for a caller that keeps each
+    group's estimate and re-estimates only the groups that changed (the
+    receiver, after every probe): ``combine_groups([estimate_offset(g) for g in
+    groups])`` is ``estimate_run(groups)``, refusals included. Raises
+    :class:`ClockError` for no group, groups out of time order, or a measured
+    drift beyond ``max_drift_ppm`` between two groups.
+    """
+    if not estimates:
+        raise ClockError("no clock probe groups")
+    num, den = _rate(max_drift_ppm)
     for a, b in itertools.pairwise(estimates):
         span = b.at_ns - a.at_ns
         if span <= 0:
             raise ClockError("clock probe groups are not in time order")
-        slope = Fraction(abs(b.offset_ns - a.offset_ns) - a.bound_ns - b.bound_ns, span)
-        if slope > limit:
+        excess = abs(b.offset_ns - a.offset_ns) - a.bound_ns - b.bound_ns
+        # excess / span > num / den, in integers (span > 0, den > 0): one check per
+        # pair of groups each time the receiver re-estimates.
+        if excess * den > num * span:
+            slope = Fraction(excess, span)
             raise ClockError(
                 f"clock drift of at least {float(slope * _PPM):.1f} ppm between probe groups"
                 f" exceeds the assumed maximum of {max_drift_ppm} ppm"
             )
     shared = shared_clock(transmitter_boot_id, receiver_boot_id, estimates)
-    return RunClock(groups=estimates, shared=shared, max_drift_ppm=max_drift_ppm)
+    return RunClock(groups=tuple(estimates), shared=shared, max_drift_ppm=max_drift_ppm)

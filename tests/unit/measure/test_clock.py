@@ -17,6 +17,7 @@ from imgbench.measure.clock import (
     ClockEstimate,
     Probe,
     RunClock,
+    combine_groups,
     estimate_offset,
     estimate_run,
     shared_clock,
@@ -236,6 +237,46 @@ def test_group_and_run_refusals() -> None:
         estimate_run([[exact(SECOND, 0)], [exact(2 * SECOND, 1_000_000)]])
     with pytest.raises(ClockError, match="raw_ns must be an integer"):
         estimate_run([[exact(SECOND, 0)]]).correct(1.5, SECOND)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    drift_ppm=st.one_of(
+        st.integers(0, 10**6), st.floats(0, 10**4, allow_nan=False, allow_infinity=False)
+    ),
+    distance=st.integers(0, 10**15),
+)
+def test_integer_widening_is_the_exact_ceiling(drift_ppm: float, distance: int) -> None:
+    """The widening in integers is ceil(rate * distance) with the exact Fraction rate."""
+    # One probe [t1, t4] = [0, 2d]: interval [-2d, 0], reference time d, widened by
+    # ceil(rate * d) on both sides, so the bound is d + that ceiling.
+    est = estimate_offset([Probe(0, 0, 0, 2 * distance)], max_drift_ppm=drift_ppm)
+    widen = math.ceil(Fraction(drift_ppm) / 10**6 * distance)
+    assert (est.offset_ns, est.bound_ns, est.at_ns) == (-distance, distance + widen, distance)
+
+
+def test_combine_groups_is_estimate_run() -> None:
+    """combine_groups of each group's estimate_offset equals estimate_run, refusals included."""
+    groups = [[exact(SECOND, 100, 40), exact(SECOND + 100, 90, 60)], [exact(3 * SECOND, 140, 20)]]
+    run = estimate_run(groups, transmitter_boot_id="a", receiver_boot_id="a")
+    assert combine_groups(
+        [estimate_offset(g) for g in groups], transmitter_boot_id="a", receiver_boot_id="a"
+    ) == run
+    assert not run.shared and run.groups[1].offset_ns == 140
+    with pytest.raises(ClockError, match="no clock probe groups"):
+        combine_groups([])
+    backwards = [estimate_offset(g) for g in reversed(groups)]
+    with pytest.raises(ClockError, match="not in time order"):
+        combine_groups(backwards)
+    too_fast = [estimate_offset([exact(SECOND, 0)]), estimate_offset([exact(2 * SECOND, 10**6)])]
+    with pytest.raises(ClockError, match=r"drift of at least 1000\.0 ppm .* maximum of 500 ppm"):
+        combine_groups(too_fast)
+    # Exactly at the limit passes, one nanosecond over does not (the integer comparison).
+    at_limit = [estimate_offset([exact(SECOND, 0)]), estimate_offset([exact(2 * SECOND, 500_000)])]
+    assert combine_groups(at_limit).groups[1].offset_ns == 500_000
+    over = [estimate_offset([exact(SECOND, 0)]), estimate_offset([exact(2 * SECOND, 500_001)])]
+    with pytest.raises(ClockError, match=r"drift of at least 500\.0 ppm"):
+        combine_groups(over)
 
 
 def test_clock_errors_are_counted_like_wire_errors() -> None:

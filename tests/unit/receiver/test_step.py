@@ -7,17 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import receiver.runs
 import receiver.step
 from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
-from imgbench.errors import WireError
+from imgbench.errors import ClockError, WireError
+from imgbench.measure.clock import Probe, estimate_run
 from imgbench.measure.results import Sample, compute_figures
 from imgbench.wire import names
 from receiver.events import (
     Assembled,
     ClockEstimated,
+    ClockEstimateRefused,
     ImageReceived,
     IntegrityFailed,
     Outcome,
@@ -431,3 +435,51 @@ def test_t3_is_read_when_the_reply_is_read_not_before() -> None:
     assert first is not None and first.reply_time_ns == T3
     again = wire.decode_probe_reply(wire.decode_ack(outcome.ack))
     assert again is not None and again.reply_time_ns == T3 + 1
+
+
+# -- the incremental clock estimate -------------------------------------------------
+
+_exchange = st.tuples(
+    st.integers(0, 5),  # group: echoes may arrive for any group, in any order
+    st.integers(1, 12),  # probe id: a repeated id replaces the earlier exchange
+    st.integers(0, 10**9),  # t1 (ns)
+    st.integers(-(10**6), 10**6),  # offset: groups far apart in it disagree (refused)
+    st.integers(0, 10**6),  # round trip
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(probes=st.lists(st.lists(_exchange, min_size=1, max_size=3), min_size=1, max_size=12))
+def test_the_estimate_after_each_probe_is_estimate_run_of_every_exchange(
+    probes: list[list[tuple[int, int, int, int, int]]],
+) -> None:
+    """The receiver re-estimates only the groups a probe touched; the result (estimate,
+    refusal and its message, events) is what estimate_run over every held exchange gives."""
+    step = new_step()
+    held: dict[int, dict[int, Probe]] = {}
+    last_error = ""
+    for n, echoed in enumerate(probes):
+        completed = []
+        for group, probe_id, t1, offset, rtt in echoed:
+            t2 = t1 + offset + rtt // 2
+            completed.append(wire.Exchange(probe_id, group, t1, t2, t2, t1 + rtt))
+        info = wire.ProbeInfo(id=100 + n, revision=names.PROBE_REVISION, group=6,
+                              completed=tuple(completed), boot_id="transmitter-boot")  # fmt: skip
+        outcome = send_probe(step, probe(info=info, total=5))
+        assert outcome.error is None
+        for x in completed:
+            held.setdefault(x.group, {})[x.id] = Probe(x.t1, x.t2, x.t3, x.t4)
+        (record,) = step.runs.records("run-1")
+        try:
+            expected = estimate_run(
+                [list(held[g].values()) for g in sorted(held)],
+                transmitter_boot_id="transmitter-boot", receiver_boot_id=RX_BOOT,
+            )  # fmt: skip
+        except ClockError as exc:
+            assert (record.clock, record.clock_error) == (None, str(exc))
+            refusals = [e for e in outcome.events if isinstance(e, ClockEstimateRefused)]
+            assert len(refusals) == (str(exc) != last_error)
+            last_error = str(exc)
+        else:
+            assert record.clock == expected and record.clock_error == ""
+            last_error = ""
