@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace an existing comparison in the output directory (refused otherwise)",
     )
+    config.add_arguments(report, config.SAVED_REPORT_OPTIONS)
     report.add_argument(
         "--fail-on-regression",
         action="store_true",
@@ -458,6 +459,9 @@ def _netsweep(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     """``report A`` regenerates A's outputs; ``report A B`` compares B against A.
 
+    With ``--format json`` stdout is one document (``schemas/compare.schema.json``):
+    A's ``imgbench.compare/1`` (or ``imgbench.sweep/1``), or for A B ``imgbench.runs/1``.
+
     The comparison prints one verdict per label on the terminal (B against A:
     faster, slower, no significant difference, or why there is no verdict),
     refuses to replace an earlier comparison unless ``--force``, and with
@@ -467,9 +471,13 @@ def _report(args: argparse.Namespace) -> int:
     from imgbench.report import compare_results, regenerate
     from imgbench.report.runs import regressions
 
+    as_json = config.report_settings(args, options=config.SAVED_REPORT_OPTIONS).format == "json"
     if args.other_dir is None:
         written = regenerate(args.result_dir)
-        sys.stdout.write(f"wrote {len(written)} files to {args.result_dir}/\n")
+        if as_json:
+            sys.stdout.write(json.dumps(written.document, indent=2) + "\n")
+        else:
+            sys.stdout.write(f"wrote {len(written)} files to {args.result_dir}/\n")
         return 0
     a, b = args.result_dir, args.other_dir
     target = args.output or (a.parent / f"compare-{a.name}-vs-{b.name}")
@@ -478,12 +486,16 @@ def _report(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         raise ConfigError("--output", f"{exc}; choose another --output or pass --force") from exc
     out = sys.stdout
-    out.write(f"B against A (A: {a}, B: {b}):\n")
-    for v in written.verdicts:
-        out.write(f"  {v.text}\n    method: {v.method}\n")
-    if not written.verdicts:
-        out.write("  no protocol/mode measured in both runs\n")
-    out.write(f"wrote {len(written)} files to {target}/ (open compare.html)\n")
+    if as_json:
+        # stdout is the one document (imgbench.runs/1); the files are listed in it.
+        out.write(json.dumps(written.document, indent=2) + "\n")
+    else:
+        out.write(f"B against A (A: {a}, B: {b}):\n")
+        for v in written.verdicts:
+            out.write(f"  {v.text}\n    method: {v.method}\n")
+        if not written.verdicts:
+            out.write("  no protocol/mode measured in both runs\n")
+        out.write(f"wrote {len(written)} files to {target}/ (open compare.html)\n")
     worse = regressions(written.verdicts)
     if args.fail_on_regression and worse:
         labels = ", ".join(v.a.removeprefix("B ") for v in worse)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from imgbench.config.option import MIB, Option, parse_size
 from imgbench.config.receiver_options import RECEIVER_OPTIONS
-from imgbench.config.report_options import REPORT_OPTIONS
+from imgbench.config.report_options import REPORT_OPTIONS, SAVED_REPORT_OPTIONS
 from imgbench.config.resolve import (
     add_arguments,
     override_workload,
@@ -50,6 +50,7 @@ __all__ = [
     "MIB",
     "RECEIVER_OPTIONS",
     "REPORT_OPTIONS",
+    "SAVED_REPORT_OPTIONS",
     "TRANSMITTER_OPTIONS",
     "CompareSettings",
     "ObserveSettings",

@@ -12,16 +12,18 @@ from typing import Final
 from imgbench.config.option import Option, choice, parse_bool
 from imgbench.config.thresholds import parse_thresholds
 
+FORMAT: Final = Option(
+    "format",
+    "IMGBENCH_FORMAT",
+    "--format",
+    choice("text", "json"),
+    "text",
+    "stdout: text (headline and tables) or json (one JSON document, see"
+    " schemas/compare.schema.json; progress and logs go to stderr).",
+)
+
 REPORT_OPTIONS: Final = (
-    Option(
-        "format",
-        "IMGBENCH_FORMAT",
-        "--format",
-        choice("text", "json"),
-        "text",
-        "stdout: text (headline and tables) or json (one JSON document, see"
-        " schemas/compare.schema.json; progress and logs go to stderr).",
-    ),
+    FORMAT,
     Option(
         "thresholds",
         "IMGBENCH_THRESHOLDS",
@@ -42,3 +44,6 @@ REPORT_OPTIONS: Final = (
         " report.html).",
     ),
 )
+
+#: What ``imgbench report`` reads (thresholds and details belong to a run).
+SAVED_REPORT_OPTIONS: Final = (FORMAT,)

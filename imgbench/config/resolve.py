@@ -131,9 +131,12 @@ def transmitter_settings(
 
 
 def report_settings(
-    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    args: argparse.Namespace | None = None,
+    environ: Mapping[str, str] | None = None,
+    options: Sequence[Option] = REPORT_OPTIONS,
 ) -> ReportSettings:
-    return ReportSettings(**resolve(REPORT_OPTIONS, args, _env(environ)))
+    """Report settings from ``options`` (the others keep their defaults)."""
+    return ReportSettings(**resolve(options, args, _env(environ)))
 
 
 def override_workload(base: TransmitterSettings, body: Mapping[str, Any]) -> TransmitterSettings:

@@ -97,6 +97,9 @@ class Outputs(list[Path]):
         self.notes: list[str] = list(notes)
         #: The verdicts behind the files (of a comparison or of two runs).
         self.verdicts: list[Verdict] = []
+        #: The JSON document of what was written (``--format json``): ``imgbench.runs/1``
+        #: for two runs compared, ``imgbench.compare/1`` or ``.sweep/1`` for one run.
+        self.document: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,20 @@
-"""Saved runs: regenerate their outputs, compare two runs."""
+"""Saved runs: regenerate their outputs, compare two runs.
+
+Two runs compared also give one JSON document, ``imgbench.runs/1``
+(``imgbench report A B --format json``; its shape is in
+``schemas/compare.schema.json`` under ``$defs/runs``, and its per-label figures
+and verdicts are those of ``imgbench.compare/1``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from imgbench.errors import ResultsError
 from imgbench.measure.results import Comparison, compute_figures
+from imgbench.report.document import comparison_document, figures, sweep_document
 from imgbench.report.html import _figures_html
 from imgbench.report.model import (
     BOOTSTRAP_CONFIDENCE,
@@ -35,6 +42,9 @@ def _sweep_dirs(result_dir: Path) -> list[Path]:
 def regenerate(result_dir: Path) -> Outputs:
     """Rebuild every output from saved results (``imgbench report RESULT_DIR``).
 
+    ``Outputs.document`` is the run's ``imgbench.compare/1`` (or ``imgbench.sweep/1``)
+    document, as ``compare --format json`` printed it, without thresholds.
+
     ``result_dir`` holds either a ``results.json`` (one comparison: its
     outputs are rewritten next to it, the JSON itself is left untouched) or
     subdirectories that each hold one (a sweep: each is regenerated, then the
@@ -44,12 +54,19 @@ def regenerate(result_dir: Path) -> Outputs:
     _require_dir(result_dir)
     single = result_dir / RESULTS_JSON
     if single.is_file():
-        return write_outputs(Comparison.load(single), result_dir, save_json=False)
+        comparison = Comparison.load(single)
+        written = write_outputs(comparison, result_dir, save_json=False)
+        written.document = comparison_document(comparison, files=written, notes=written.notes)
+        return written
     subdirs = _sweep_dirs(result_dir)
     if not subdirs:
         raise ResultsError(f"no {RESULTS_JSON} in {result_dir} or its subdirectories")
     parts = [(Comparison.load(sub / RESULTS_JSON), sub) for sub in subdirs]
-    return _write_sweep(parts, result_dir, save_json=False)
+    written = _write_sweep(parts, result_dir, save_json=False)
+    written.document = sweep_document(
+        [c for c, _ in parts], thresholds=[[] for _ in parts], files=written, notes=written.notes
+    )
+    return written
 
 
 def _require_dir(path: Path) -> None:
@@ -72,6 +89,9 @@ _NOT_A_DIFFERENCE: Final = frozenset(
      # difference.
      "tls_cert", "tls_key", "tls_ca", "token_file"}
 )
+
+
+RUNS_SCHEMA: Final = "imgbench.runs/1"
 
 
 def _differences(a: Comparison, b: Comparison) -> Table:
@@ -216,4 +236,26 @@ def compare_results(dir_a: Path, dir_b: Path, out_dir: Path, *, overwrite: bool 
         encoding="utf-8",
     )
     written.append(out_dir / COMPARE_HTML)
+    written.document = {
+        "schema": RUNS_SCHEMA,
+        "a": _run_ref(a, dir_a),
+        "b": _run_ref(b, dir_b),
+        "compared": common,
+        "not_compared": only,
+        "verdicts": [v.as_dict() for v in found],
+        "regressions": [v.a.removeprefix("B ") for v in regressions(found)],
+        "differences": [{"key": k, "a": va, "b": vb} for k, va, vb in diff.rows],
+        "files": [str(p) for p in written],
+        "notes": list(written.notes),
+    }
     return written
+
+
+def _run_ref(run: Comparison, where: Path) -> dict[str, Any]:
+    """One side of ``imgbench.runs/1``: which run, and its per-label figures."""
+    return {
+        "path": str(where),
+        "run_id": run.run_id,
+        "created_at": run.created_at,
+        "figures": figures(run),
+    }

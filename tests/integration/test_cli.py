@@ -161,3 +161,30 @@ def test_report_compares_two_saved_runs(tmp_path: Path) -> None:
     assert (tmp_path / "ab" / "compare.md").read_text() == text
     forced = imgbench("report", str(a), str(b), "--output", str(tmp_path / "ab"), "--force")
     assert forced.returncode == 0, forced.stderr
+    # --format json: stdout is one document, valid against the schema, saying the same.
+    as_json = imgbench("report", str(a), str(b), "--output", str(tmp_path / "abj"),
+                       "--format", "json", "--fail-on-regression")  # fmt: skip
+    assert as_json.returncode in (0, 99), as_json.stderr
+    doc = json.loads(as_json.stdout)
+    assert _schema_errors(doc) == []
+    assert doc["schema"] == "imgbench.runs/1" and doc["compared"] == [
+        "websocket/binary", "grpc/unary"]  # fmt: skip
+    # The same verdicts as the text output (the bootstrap is seeded: deterministic).
+    for v in doc["verdicts"]:
+        assert f"  {v['text']}\n    method: {v['method']}\n" in proc.stdout, v
+    assert (as_json.returncode == 99) == bool(doc["regressions"])
+    # One saved run: its compare document, as compare --format json printed it.
+    single = imgbench("report", str(a), "--format", "json")
+    assert single.returncode == 0, single.stderr
+    one = json.loads(single.stdout)
+    assert _schema_errors(one) == [] and one["schema"] == "imgbench.compare/1"
+    assert one["verdicts"] == json.loads((a / "results.json").read_text())["verdicts"]
+
+
+def _schema_errors(doc: dict) -> list[str]:  # type: ignore[type-arg]
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" /
+                         "compare.schema.json").read_text())  # fmt: skip
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return [e.message for e in validator.iter_errors(doc)]

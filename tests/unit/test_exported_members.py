@@ -23,6 +23,7 @@ EXPORTS = {
     ],
     "imgbench.config": [
         "COMPARE_OPTIONS", "EXTERNAL_ONLY", "MIB", "RECEIVER_OPTIONS", "REPORT_OPTIONS",
+        "SAVED_REPORT_OPTIONS",
         "TRANSMITTER_OPTIONS", "CompareSettings", "ObserveSettings", "Option", "PushSettings",
         "ReceiverSettings", "ReportSettings", "SecuritySettings", "ServiceSettings",
         "TargetSettings", "TransmitterSettings", "TransportSettings", "WorkloadSettings",
