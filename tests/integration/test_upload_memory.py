@@ -22,11 +22,13 @@ from imgbench.v1.imgbench_pb2 import ImageChunk
 
 from helpers.services import start_receiver
 
-#: The documented bound (README "Chunked uploads"): RECEIVER_MAX_UPLOAD_BUFFER_BYTES
-#: plus the receiver's own footprint; 256 MiB covers the interpreter, grpc, the
-#: chunk messages in flight and allocator slack.
+#: The documented bound (README "Bad input", memory bound for chunked uploads): image
+#: buffers at most RECEIVER_MAX_UPLOAD_BUFFER_BYTES, exactly (asserted on RssShmem);
+#: on top, the interpreter (~55 MiB) and grpc core's receive memory, which no setting
+#: bounds and which grows with machine load (44-150 MiB measured, once 290 MiB at load
+#: average ~14): the allowance is the largest seen plus the interpreter.
 UPLOAD_BUFFER = 512 * MIB
-BASELINE_ALLOWANCE = 256 * MIB
+BASELINE_ALLOWANCE = 384 * MIB
 
 
 def _meta(run_id: str) -> wire.ImageMeta:
@@ -105,6 +107,9 @@ async def test_six_stalled_256_mib_uploads_stay_under_the_memory_bound(tmp_path:
                 break
         await asyncio.sleep(10.0)  # the accepted ones reach their stall (well within 30 s)
         peak = _vm_kib(proc.pid, "VmHWM") * 1024
+        # The part RECEIVER_MAX_UPLOAD_BUFFER_BYTES bounds, exactly: image buffers are
+        # anonymous shared mappings, their resident pages RssShmem (README "Bad input").
+        buffers = _vm_kib(proc.pid, "RssShmem") * 1024
         stall.set()
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
         # The receiver answers RESOURCE_EXHAUSTED; a client still pushing 1 MiB chunks
@@ -116,8 +121,12 @@ async def test_six_stalled_256_mib_uploads_stay_under_the_memory_bound(tmp_path:
         _, _, body = await request("127.0.0.1", ports["http"], "GET", "/metrics", timeout=5)
         text = body.decode()
         assert 'imgbench_rejected_messages_total{protocol="grpc",reason="uploads_busy"} 4.0' in text
-        print(f"receiver peak RSS with 6 stalled 256 MiB uploads: {peak / MIB:.0f} MiB")
-        assert peak < UPLOAD_BUFFER + BASELINE_ALLOWANCE, peak / MIB
+        print(
+            f"receiver peak RSS with 6 stalled 256 MiB uploads: {peak / MIB:.0f} MiB,"
+            f" of which image buffers {buffers / MIB:.0f} MiB"
+        )
+        assert buffers <= UPLOAD_BUFFER, buffers / MIB
+        assert peak < UPLOAD_BUFFER + BASELINE_ALLOWANCE, (peak / MIB, buffers / MIB)
         # Still healthy afterwards: a real chunked upload goes through.
         data = os.urandom(3 * MIB)
         meta = wire.ImageMeta(**{**_fields(_meta("after-stall")), "sha256": wire.digest(data)})  # type: ignore[arg-type]
