@@ -13,9 +13,11 @@
 * a **bare picows** WebSocket receiver (a Cython library, PyPI ``picows``) and a
   **bare grpclib** receiver (a pure-Python gRPC over ``h2``, PyPI ``grpclib``),
   the second library per protocol, when installed (``pip install '.[bench]'``);
-* an **OTLP trace sink** (``TraceService/Export`` answering an empty
-  response), so that "telemetry on" exports spans over real OTLP/gRPC
-  without a collector, and counts what it got.
+* an **OTLP trace sink**, over OTLP/gRPC (``TraceService/Export``) and over
+  OTLP/HTTP (``POST /v1/traces``, ``application/x-protobuf``, HTTP/1.1 with
+  keep-alive, as the SDK's exporter uses it), each answering an empty
+  ``ExportTraceServiceResponse`` (full success), so that "telemetry on"
+  exports spans over real OTLP without a collector, and counts what it got.
 
 The clients below take the send-start stamp before writing the first byte and
 return the receiver's receive-complete stamp, exactly like the harness's
@@ -206,6 +208,41 @@ class _Sink:
     def stats(self, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         return json.dumps({"otlp_exports": self.exports, "otlp_bytes": self.bytes}).encode()
 
+    async def serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """OTLP/HTTP: ``POST /v1/traces`` with a protobuf body, 200 and an empty response.
+
+        Keep-alive as the exporter's ``requests`` session expects; anything else
+        (another path or method, a chunked or unsized body) is answered with an
+        error status and the connection closed, so a misconfigured exporter shows
+        as failed exports, not as spans counted.
+        """
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                request_line, *lines = head.decode("latin-1").split("\r\n")
+                headers = {}
+                for line in lines:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "-1"))
+                ok = request_line.startswith("POST /v1/traces ") and length >= 0
+                if ok:
+                    body = await reader.readexactly(length)
+                    self.exports += 1
+                    self.bytes += len(body)
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
+                        b"Content-Length: 0\r\n\r\n"
+                    )
+                else:
+                    writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+                if not ok or headers.get("connection", "").lower() == "close":
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+
 
 async def serve_all(ready: Path) -> None:
     loop = asyncio.get_running_loop()
@@ -215,6 +252,7 @@ async def serve_all(ready: Path) -> None:
         _ws_handler, "127.0.0.1", 0, max_size=LIMIT, compression=None, ping_interval=None
     )
     sink = _Sink()
+    otlp_http = await asyncio.start_server(sink.serve_http, "127.0.0.1", 0)
     server = grpc.aio.server(options=GRPC_OPTIONS)
     server.add_generic_rpc_handlers(
         (
@@ -262,6 +300,7 @@ async def serve_all(ready: Path) -> None:
         "streams": streams.sockets[0].getsockname()[1],
         "websocket": next(iter(ws.sockets)).getsockname()[1],
         "grpc": grpc_port,
+        "otlp_http": otlp_http.sockets[0].getsockname()[1],
     }
     # Start-up done, as in the imgbench receiver (imgbench.runtime.lifecycle).
     gcfreeze.freeze_after_startup()
@@ -275,6 +314,7 @@ async def serve_all(ready: Path) -> None:
     raw.close()
     streams.close()
     ws.close()
+    otlp_http.close()
     for close in closers:
         close()
     await server.stop(1)

@@ -425,7 +425,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"Telemetry on / off, 1 MiB, {len(next(iter(t['modes'].values()))['ratio_per_rep'])}"
             f" {what} of {t['images']} images"
             + (f" (+{t['warmup']} warm-ups, counted in CPU/image)" if pipelines else "")
-            + f" ({t['otlp_exports']} OTLP exports,"
+            + f" ({t['otlp_exports']} OTLP exports"
+            + (f" over {t['otlp_protocol']}" if "otlp_protocol" in t else "")
+            + ","
             f" {t['otlp_bytes'] / 1e6:.1f} MB of spans received by the sink):",
             "",
             "| mode | transmission on (ms) | off (ms) | ratio"

@@ -5,9 +5,10 @@ CPU time both processes spend per image. Two *pipelines* run side by side, each
 a transmitter process (``python -m benchmarks.telemetry --pipeline on|off``)
 with a receiver process of its own:
 
-* on: spans on both sides exported over OTLP/gRPC (``BatchSpanProcessor``) to
-  the sink in the baseline process, per-image metrics, logs at info, checksum
-  (the opt-in gRPC RPC-span interceptors stay at their default, off);
+* on: spans on both sides exported over OTLP (``BatchSpanProcessor``) to the
+  sink in the baseline process, per-image metrics, logs at info, checksum
+  (the opt-in gRPC RPC-span interceptors stay at their default, off); over
+  :data:`OTLP_PROTOCOL`, OTLP/HTTP, as docker-compose.yml ships it;
 * off: ``IMGBENCH_TELEMETRY=off`` on both sides (no spans, no per-image
   metrics; logs at info and the checksum stay).
 
@@ -60,10 +61,22 @@ from imgbench.runtime.http import get_json
 RUN_TIMEOUT_S = 120.0
 
 
-def otlp_environment(sink_port: int) -> dict[str, str | None]:
-    """Everything on: spans exported over OTLP/gRPC to the sink on ``sink_port``."""
+#: The OTLP protocols a pipeline can export over (``OTEL_EXPORTER_OTLP_PROTOCOL``).
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+#: The one the overhead step measures: OTLP/HTTP, as docker-compose.yml ships it. Over
+#: OTLP/gRPC the exporter's grpcio channel shares the gRPC transmitter's process with the
+#: measured channel (README "Performance", telemetry, for the two side by side).
+OTLP_PROTOCOL = "http/protobuf"
+
+
+def otlp_environment(sink_port: int, protocol: str = "grpc") -> dict[str, str | None]:
+    """Everything on: spans exported over OTLP (``protocol``) to the sink on ``sink_port``
+    (the baseline's gRPC port for ``grpc``, its OTLP/HTTP port for ``http/protobuf``)."""
     return {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": None,
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": None,
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_TRACES_EXPORTER": None,
         "OTEL_SDK_DISABLED": None,
@@ -83,7 +96,13 @@ async def _receiver_cpu_s(port: int) -> float:
 
 
 async def _serve_pipeline(
-    which: str, sink_port: int, images: int, warmup: int, delay: float, log_path: Path
+    which: str,
+    sink_port: int,
+    images: int,
+    warmup: int,
+    delay: float,
+    log_path: Path,
+    protocol: str = "grpc",
 ) -> None:
     """The child: one receiver process, one transmitter (this process); runs on request.
 
@@ -92,7 +111,7 @@ async def _serve_pipeline(
     close), the images it sent (warm-ups included) and its median times.
     """
     on = which == "on"
-    env = otlp_environment(sink_port) if on else OFF_ENVIRONMENT
+    env = otlp_environment(sink_port, protocol) if on else OFF_ENVIRONMENT
     # settings.telemetry also reaches the receiver (as --telemetry, which wins over
     # IMGBENCH_TELEMETRY): before this module ran pipelines, the "off" receiver was
     # started with the default (on) and created spans and per-image metrics.
@@ -149,13 +168,18 @@ class _Pipeline:
 
 
 @contextlib.asynccontextmanager
-async def pipeline(which: str, sink_port: int, plan: Plan, out: Path) -> AsyncIterator[_Pipeline]:
-    """Start a pipeline child (``which``: on or off), yield it ready; stop it on exit."""
+async def pipeline(
+    which: str, sink_port: int, plan: Plan, out: Path, protocol: str = "grpc"
+) -> AsyncIterator[_Pipeline]:
+    """Start a pipeline child (``which``: on or off; ``protocol``: the OTLP protocol of
+    "on"), yield it ready; stop it on exit."""
+    name = which if which == "off" else f"{which}-{protocol.replace('/', '-')}"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.telemetry", "--pipeline", which,
+        "--otlp-protocol", protocol,
         "--sink", str(sink_port), "--images", str(plan.overhead_images),
         "--warmup", str(plan.warmup), "--delay", str(plan.delay),
-        "--log", str(out / f"receiver-telemetry-{which}.log"),
+        "--log", str(out / f"receiver-telemetry-{name}.log"),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         env={k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")},
     )  # fmt: skip
@@ -179,8 +203,8 @@ async def pipeline(which: str, sink_port: int, plan: Plan, out: Path) -> AsyncIt
 
 async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) -> dict[str, Any]:
     """CPU per image with all telemetry on over the same with it off, in concurrent pairs."""
-    sink = base_ports["grpc"]
-    before = await sink_stats(sink)
+    sink = base_ports["otlp_http"] if OTLP_PROTOCOL == "http/protobuf" else base_ports["grpc"]
+    before = await sink_stats(base_ports["grpc"])
     keys = (
         "on",
         "off",
@@ -196,7 +220,10 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
     per_rep: dict[str, dict[str, list[float]]] = {
         label: {k: [] for k in keys} for label in plan.overhead_modes
     }
-    async with pipeline("on", sink, plan, out) as on, pipeline("off", sink, plan, out) as off:
+    async with (
+        pipeline("on", sink, plan, out, OTLP_PROTOCOL) as on,
+        pipeline("off", sink, plan, out) as off,
+    ):
         for rep in range(plan.overhead_reps):
             for label in plan.overhead_modes:
                 run_on, run_off = await asyncio.gather(on.run(label), off.run(label))
@@ -218,7 +245,7 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
                     )
                 )
     await asyncio.sleep(0.2)
-    after = await sink_stats(sink)
+    after = await sink_stats(base_ports["grpc"])
     modes = {}
     for label, r in per_rep.items():
         ratios = [a / b for a, b in zip(r["on"], r["off"], strict=True)]
@@ -260,6 +287,7 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
         "images": plan.overhead_images,
         "warmup": plan.warmup,
         "method": "concurrent pipelines, whole-run CPU",
+        "otlp_protocol": OTLP_PROTOCOL,
         "otlp_exports": after["otlp_exports"] - before["otlp_exports"],
         "otlp_bytes": after["otlp_bytes"] - before["otlp_bytes"],
         "modes": modes,
@@ -269,7 +297,8 @@ async def overhead(plan: Plan, base_ports: dict[str, int], out: Path, log: Log) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline", choices=("on", "off"), required=True)
-    parser.add_argument("--sink", type=int, required=True, help="the OTLP sink's gRPC port")
+    parser.add_argument("--sink", type=int, required=True, help="the OTLP sink's port")
+    parser.add_argument("--otlp-protocol", choices=OTLP_PROTOCOLS, default="grpc")
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--delay", type=float, default=0.01)
@@ -281,7 +310,13 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging("json", "info", stream=log_file)
         asyncio.run(
             _serve_pipeline(
-                args.pipeline, args.sink, args.images, args.warmup, args.delay, args.log
+                args.pipeline,
+                args.sink,
+                args.images,
+                args.warmup,
+                args.delay,
+                args.log,
+                args.otlp_protocol,
             )
         )
     return 0

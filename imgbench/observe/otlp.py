@@ -9,8 +9,10 @@ directly in the protobuf wire format, caching the encoded bytes of attribute
 key/value pairs that repeat from span to span (protocol, mode, run id,
 endpoint: most of an image span's attributes), and
 :class:`FastOTLPSpanExporter` parses them once, in C (upb), into the message
-the gRPC stub sends. Nothing else about the exporter changes (endpoint,
-headers, TLS, retries, timeouts: the library's).
+the gRPC stub sends; :class:`FastOTLPHttpSpanExporter` (OTLP/HTTP,
+``http/protobuf``) POSTs them as they are, the body the library would send.
+Nothing else about the exporters changes (endpoint, headers, TLS, compression,
+retries, timeouts: the library's).
 
 Exactness: spans are grouped by resource and instrumentation scope as the
 library groups them (equal values merge, first-seen order), attribute values
@@ -35,8 +37,13 @@ from opentelemetry.exporter.otlp.proto.common._internal import (
 )
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter as HttpOTLPSpanExporter,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 from opentelemetry.trace import SpanContext, SpanKind
 
 #: OTLP ``Span.SpanKind`` numbers.
@@ -231,3 +238,35 @@ class FastOTLPSpanExporter(OTLPSpanExporter):
 
     def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
         return translate(data)
+
+
+class FastOTLPHttpSpanExporter(HttpOTLPSpanExporter):
+    """The library's OTLP/HTTP span exporter, sending :func:`encode_request`'s bytes.
+
+    The library's ``export`` encodes inline (it has no hook like the gRPC
+    exporter's ``_translate_data``), so this one repeats its steps around the
+    encoding: the exporter's own metrics and the client's POST with its retries,
+    timeout, headers and compression. Everything else goes to the library's
+    ``export``: a batch this does not encode (span events), one above the
+    request size limit (the library drops it and says why), a shut-down
+    exporter, and an installed library without that client (``_client``, from
+    opentelemetry-exporter-otlp-proto-http 1.4x).
+    """
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        client = getattr(self, "_client", None)
+        metrics = getattr(self, "_metrics", None)
+        if client is None or metrics is None or getattr(self, "_shutdown", True):
+            return super().export(spans)
+        encoded = encode_request(spans)
+        limit = getattr(self, "_max_request_size", 0)
+        if encoded is None or 0 < limit < len(encoded):
+            return super().export(spans)
+        with metrics.export_operation(len(spans)) as result:
+            sent = client.export(encoded)
+            if not sent.success:
+                result.error = sent.error
+                if sent.status_code is not None:
+                    result.error_attrs = {HTTP_RESPONSE_STATUS_CODE: sent.status_code}
+                return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS

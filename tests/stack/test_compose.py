@@ -245,7 +245,9 @@ def test_otlp_by_standard_variables(compose: dict[str, Any]) -> None:
     services = compose["services"]
     for name, (job, _) in SCRAPED.items():
         env = services[name]["environment"]
-        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317", name
+        # OTLP/HTTP to Jaeger's 4318 (the exporter appends /v1/traces to this base).
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", name
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf", name
         assert env["OTEL_SERVICE_NAME"] == job, name
     assert services["jaeger"]["image"].startswith("${JAEGER_IMAGE:-jaegertracing/jaeger:2.")
 

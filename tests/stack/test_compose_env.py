@@ -39,6 +39,7 @@ FIXED = {
     "TRANSMITTER_SERVE": "compose runs the service",
     "RUN_INTERVAL_SECONDS": "compose's own COMPOSE_RUN_INTERVAL_SECONDS",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "Jaeger in the compose network",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf, to Jaeger's OTLP/HTTP receiver",
     "IMGBENCH_PUSH_HOST": "empty: the transmitter container's own address on the network",
 }
 #: Host paths: meaningless inside a container, so not passed.

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+from unittest import mock
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, TraceState
 
@@ -162,3 +168,74 @@ def test_the_grpc_exporter_uses_the_fast_encoder(monkeypatch: pytest.MonkeyPatch
     spans = _spans()
     assert inner._translate_data(spans) == encode_spans(spans)
     exporter.shutdown()
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    """A local OTLP/HTTP endpoint that keeps each request and answers ``status``."""
+
+    protocol_version = "HTTP/1.1"
+    requests: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []
+    status: ClassVar[int] = 200
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        type(self).requests.append((self.path, headers, body))
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, type[_Collector]]]:
+    handler = type("Handler", (_Collector,), {"requests": [], "status": 200})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_http_exporter_posts_the_librarys_request_encoded_fast(
+    monkeypatch: pytest.MonkeyPatch, collector: tuple[str, type[_Collector]]
+) -> None:
+    url, handler = collector
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    exporter = otlp_exporter()
+    inner = exporter._inner
+    assert isinstance(inner, otlp.FastOTLPHttpSpanExporter)
+    spans = _spans()
+    encoded = mock.Mock(wraps=otlp.encode_request)
+    monkeypatch.setattr(otlp, "encode_request", encoded)
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    assert encoded.call_count == 1  # the fast encoder, not the library's
+    (path, headers, body), = handler.requests
+    assert path == "/v1/traces" and headers["content-type"] == "application/x-protobuf"
+    assert ExportTraceServiceRequest.FromString(body) == encode_spans(spans)
+    # A batch with span events goes through the library: still its request.
+    provider, memory = _provider()
+    with (
+        pytest.raises(ValueError, match="lost"),
+        provider.get_tracer("t").start_as_current_span("fails"),
+    ):
+        raise ValueError("lost")
+    with_events = list(memory.get_finished_spans())
+    assert exporter.export(with_events) == SpanExportResult.SUCCESS
+    assert ExportTraceServiceRequest.FromString(handler.requests[1][2]) == encode_spans(
+        with_events
+    )
+    # A refused export (400: not retried) is a failure, as with the library.
+    handler.status = 400
+    assert exporter.export(spans) == SpanExportResult.FAILURE
+    assert len(handler.requests) == 3
+    exporter.shutdown()
+    assert inner.export(spans) == SpanExportResult.FAILURE  # shut down: the library's answer
+    assert len(handler.requests) == 3
