@@ -109,7 +109,8 @@ RECEIVER_OPTIONS: Final = (
         float,
         60.0,
         "Seconds the receiver waits for a keepalive ping's answer before closing the"
-        " connection as dead (WebSocket pong; gRPC: grpc.keepalive_timeout_ms).",
+        " connection as dead (WebSocket pong; gRPC: grpc.keepalive_timeout_ms and"
+        " grpc.http2.ping_timeout_ms).",
         between(1, 86_400),
     ),
     Option(

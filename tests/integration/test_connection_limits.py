@@ -207,6 +207,47 @@ async def test_a_peer_that_stops_answering_pings_is_closed() -> None:
         assert 1.5 < waited < 6.0, waited
 
 
+def _h2_frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return (
+        len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+    )
+
+
+def _hpack_literal(name: bytes, value: bytes) -> bytes:
+    """A header field literal without indexing and without Huffman (RFC 7541 6.2.2)."""
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+async def test_a_grpc_peer_that_never_acknowledges_pings_is_closed() -> None:
+    """A raw HTTP/2 client opens a SendStream call, then never reads nor acknowledges a
+    PING: grpc core ends the connection (GOAWAY ping_timeout) about
+    RECEIVER_PING_INTERVAL + RECEIVER_PING_TIMEOUT later (1 s + 1 s here)."""
+    async with receiver() as live:
+        headers = b"".join(
+            _hpack_literal(n, v)
+            for n, v in (
+                (b":method", b"POST"), (b":scheme", b"http"), (b":path", SEND_STREAM.encode()),
+                (b":authority", b"x"), (b"content-type", b"application/grpc"), (b"te", b"trailers"),
+            )
+        )  # fmt: skip
+        reader, writer = await asyncio.open_connection("127.0.0.1", live.server.ports["grpc"])
+        started = time.monotonic()
+        writer.write(
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+            + _h2_frame(4, 0, 0)  # SETTINGS
+            + _h2_frame(4, 1, 0)  # SETTINGS ACK
+            + _h2_frame(1, 4, 1, headers)  # HEADERS, END_HEADERS: the call starts
+        )
+        await eventually(lambda: _calls(live) == 1)
+        await asyncio.sleep(1.5)  # the PING is sent; it is never acknowledged
+        data = await asyncio.wait_for(reader.read(-1), 10)  # until the receiver closes
+        waited = time.monotonic() - started
+        writer.close()
+        assert b"ping_timeout" in data, data[-80:]
+        assert waited < 8.0, waited
+        await eventually(lambda: _calls(live) == 0)
+
+
 @pytest.mark.parametrize(
     ("raw", "status", "answer"),
     [
