@@ -10,7 +10,9 @@ forwarding in userspace, and the highest rate it sustains (its ceiling).
 Definitions
 -----------
 - RTT: time from sending a 64-byte UDP probe on host a to receiving its echo
-  from host b (a's CLOCK_MONOTONIC; includes both probe programs' own time).
+  from host b (a's CLOCK_MONOTONIC; includes both probe programs' own time,
+  which run at real-time priority where allowed so that a loaded machine's CPU
+  waits are not read as RTT: :data:`imgbench.lab.probe.INSTRUMENT_RT_PRIORITY`).
   ``rtt_min`` and ``rtt_median`` over the probes that came back.
 - goodput: TCP payload bytes the sink on host b received per second, over the
   transfer after its first ``warmup`` seconds (skipping slow start), bit/s.
@@ -42,6 +44,8 @@ class RttProbe:
 
     rtts: tuple[float, ...]
     lost: int
+    #: The ping ran at real-time priority (:data:`imgbench.lab.probe.INSTRUMENT_RT_PRIORITY`).
+    realtime: bool = False
 
     @property
     def rtt_min(self) -> float:
@@ -98,7 +102,7 @@ async def probe_rtt(
     result = json.loads(out)
     if not result["rtts"]:
         raise LabError(f"ping probe: none of {count} probes came back")
-    return RttProbe(tuple(result["rtts"]), len(result["lost"]))
+    return RttProbe(tuple(result["rtts"]), len(result["lost"]), bool(result.get("realtime")))
 
 
 async def probe_bulk(lab: Lab, *, seconds: float = 3.0, warmup: float = 0.5) -> BulkProbe:

@@ -81,6 +81,10 @@ from imgbench.lab.spec import LinkSpec
 READ_BATCH = 64
 
 
+#: A delivery this much after its due time (seconds) counts in ``late_packets``.
+LATE_THRESHOLD = 0.001
+
+
 @dataclass
 class DirectionStats:
     """Counters of one direction; every packet read ends in exactly one of
@@ -94,6 +98,12 @@ class DirectionStats:
     write_errors: int = 0
     in_flight: int = 0
     max_queue: int = 0  # highest bottleneck occupancy seen (packets)
+    #: Delivery after the packet's due time (the forwarder was busy or not scheduled):
+    #: the largest lateness, microseconds, and the packets more than
+    #: :data:`LATE_THRESHOLD` late. The link's own timing error, told apart from the
+    #: programs it connects (whose scheduling a probe's round-trip time includes).
+    late_max_us: int = 0
+    late_packets: int = 0
 
 
 @dataclass
@@ -156,6 +166,11 @@ class Direction:
                 continue
             stats.delivered += 1
             stats.delivered_bytes += len(packet)
+            late = now - at
+            if late > LATE_THRESHOLD:
+                stats.late_packets += 1
+            if late * 1e6 > stats.late_max_us:
+                stats.late_max_us = int(late * 1e6)
         return None
 
 

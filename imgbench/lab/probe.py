@@ -8,7 +8,9 @@ CLOCK_MONOTONIC seconds of the host the program runs on.
 - ``echo --port P``: UDP echo server (forever).
 - ``ping --host H --port P --count N --interval S --size B --timeout T``:
   sends N UDP probes S seconds apart, each B bytes; prints the round-trip
-  times (seconds) of those echoed and the sequence numbers lost.
+  times (seconds) of those echoed, the sequence numbers lost, and whether it
+  ran at real-time priority (``echo`` and ``ping`` ask for it:
+  :data:`INSTRUMENT_RT_PRIORITY`).
 - ``sink --port P``: accepts one TCP connection, reads to end of file and prints
   ``(seconds since first byte, cumulative bytes)`` samples and the MSS.
 - ``bulk --host H --port P --seconds D``: sends as fast as TCP allows for D
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import struct
 import sys
@@ -33,11 +36,30 @@ _HEADER = struct.Struct("!Id")  # sequence number, send time (seconds)
 _SAMPLE_EVERY_S = 0.01  # sink's time resolution for rate windows
 
 
+#: Real-time priority (SCHED_RR) of the latency instruments, ``echo`` and ``ping``,
+#: where allowed: below the link forwarder's (:data:`imgbench.lab.hosts.FORWARDER_RT_PRIORITY`),
+#: above every time-shared program. A ping-style RTT is meant to show the link; on
+#: a loaded machine a time-shared echo or ping waits for a CPU after each packet and
+#: adds that wait (seen: 10 ms RTT probes with a p90 of 16-20 ms at load 5, 10.4-13 ms
+#: with these priorities). Both sleep between packets, so they cannot hog a CPU.
+INSTRUMENT_RT_PRIORITY = 5
+
+
+def _prefer_instrument() -> bool:
+    """Real-time priority for this latency instrument where allowed; False where refused."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(INSTRUMENT_RT_PRIORITY))
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def _emit(result: object) -> None:
     print(json.dumps(result), flush=True)
 
 
 def echo(port: int) -> None:
+    _prefer_instrument()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("0.0.0.0", port))
         print("ready", flush=True)
@@ -47,6 +69,7 @@ def echo(port: int) -> None:
 
 
 def ping(host: str, port: int, count: int, interval: float, size: int, timeout: float) -> None:
+    realtime = _prefer_instrument()
     rtts: dict[int, float] = {}
     padding = b"\0" * max(0, size - _HEADER.size)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -63,7 +86,8 @@ def ping(host: str, port: int, count: int, interval: float, size: int, timeout: 
         while len(rtts) < count and (left := deadline - time.monotonic()) > 0:
             sock.settimeout(left)
             _receive(sock, rtts)
-    _emit({"rtts": [rtts[s] for s in sorted(rtts)], "lost": sorted(set(range(count)) - set(rtts))})
+    _emit({"rtts": [rtts[s] for s in sorted(rtts)], "lost": sorted(set(range(count)) - set(rtts)),
+           "realtime": realtime})  # fmt: skip
 
 
 def _receive(sock: socket.socket, rtts: dict[int, float]) -> None:

