@@ -79,27 +79,40 @@ async def compare_across(spec: str, tmp: Path) -> dict[str, Any]:
     return data
 
 
-def medians(result: dict[str, Any]) -> dict[str, tuple[float, float, dict[str, Any]]]:
-    """Per protocol/mode: median transmission time, largest bound, clock."""
+def medians(result: dict[str, Any]) -> dict[str, tuple[float, float, dict[str, Any], float]]:
+    """Per protocol/mode: median transmission time, largest bound, clock, fastest image.
+
+    Checks every sample on the way: a transmission time (corrected when the clocks
+    differ) lies between 0 and the image's own round trip (scheduled send to Ack,
+    on the transmitter's clock alone: exact), each widened by the sample's bound.
+    This needs no second run, so load cannot fake or hide it; it catches an offset
+    wrong by more than the gap between the transmission and the round trip (or the
+    transmission itself): a result shifted by +5 ms failed it, +-2 ms did not, so it
+    complements the check against the true offset rather than replacing it.
+    """
     out = {}
     for run in result["runs"]:
-        times = [
-            (s["transmission_ns"] if s["transmission_ns"] is not None else
-             s["receive_ns"] - s["scheduled_ns"]) / 1e9
-            for s in run["samples"]
-        ]  # fmt: skip
+        times = []
+        for s in run["samples"]:
+            t = s["transmission_ns"] if s["transmission_ns"] is not None else (
+                s["receive_ns"] - s["scheduled_ns"])  # fmt: skip
+            trip = s["ack_ns"] - s["scheduled_ns"]
+            assert -s["bound_ns"] <= t <= trip + s["bound_ns"], (run["protocol"], s)
+            times.append(t / 1e9)
         bound = max(s["bound_ns"] for s in run["samples"]) / 1e9
-        out[f"{run['protocol']}/{run['mode']}"] = (summarize(times).p50, bound, run["clock"])
+        label = f"{run['protocol']}/{run['mode']}"
+        out[label] = (summarize(times).p50, bound, run["clock"], min(times))
     return out
 
 
 async def test_offset_is_estimated_and_times_corrected_across_time_namespaces(
     tmp_path: Path,
 ) -> None:
-    """The estimate contains the true offset, every time. How tight the bound is and
-    how close the corrected times come to the no-offset run depend on the moment's
-    load as well: a pair that misses those is measured once more (a loaded moment
-    passes, a wrong correction does not), and the failure gives both tries."""
+    """The estimate contains the true offset, and every corrected time lies within its
+    image's round trip, every time. How tight the bound is and how close the
+    corrected times come to the no-offset run depend on the moment's load as well:
+    a pair that misses those is measured once more (a loaded moment passes, a wrong
+    correction does not), and the failure gives both tries."""
     misses = []
     for attempt in range(2):
         for name in ("offset", "plain"):
@@ -109,22 +122,24 @@ async def test_offset_is_estimated_and_times_corrected_across_time_namespaces(
         )
         plain = medians(await compare_across("", tmp_path / f"plain{attempt}"))
         miss = []
-        for label, (median, bound, clock) in shifted.items():
+        for label, (median, bound, clock, fastest) in shifted.items():
             # The estimate contains the true offset (the time namespace's, exact).
             assert clock["status"] == "corrected", clock
             assert abs(clock["offset_ns"] - OFFSET_S * 1e9) <= clock["bound_ns"], clock
             # Corrected times are positive.
             assert 0 < median < 1.0, (label, median)
-            other, other_bound, other_clock = plain[label]
+            other, other_bound, other_clock, other_fastest = plain[label]
             assert other_clock["status"] == "shared", other_clock
             assert other_bound == 0
             # Within 20 ms on a loaded 2-core machine, and close to the same link
-            # without an offset.
+            # without an offset: the fastest image of each run (of 4, a median is
+            # mostly CPU waits at load 14: 7.7 against 21.6 ms seen, bounds 0.5 ms).
             if clock["bound_ns"] >= 20_000_000:
                 miss.append(f"{label}: bound {clock['bound_ns'] / 1e6:.1f} ms")
-            if abs(median - other) > bound + max(0.005, 0.5 * other):
-                miss.append(f"{label}: median {median * 1e3:.2f} ms (bound {bound * 1e3:.2f})"
-                            f" vs {other * 1e3:.2f} ms without an offset")  # fmt: skip
+            if abs(fastest - other_fastest) > bound + max(0.005, 0.5 * other_fastest):
+                miss.append(f"{label}: fastest {fastest * 1e3:.2f} ms (bound {bound * 1e3:.2f})"
+                            f" vs {other_fastest * 1e3:.2f} ms without an offset; medians"
+                            f" {median * 1e3:.2f} and {other * 1e3:.2f}")  # fmt: skip
         if not miss:
             return
         misses.append(f"try {attempt + 1} (load {os.getloadavg()[0]:.1f}): " + "; ".join(miss))
