@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from ruamel.yaml import YAML
 
 from imgbench.observe.metrics import ReceiverMetrics, TransmitterMetrics
@@ -175,10 +176,17 @@ def test_datasources_match_the_stack() -> None:
 
 
 def test_exemplar_label_is_the_one_the_services_write() -> None:
-    sources = (ROOT / "receiver" / "core.py").read_text() + (
-        ROOT / "transmitter" / "runner.py"
-    ).read_text()
-    assert 'exemplar={"trace_id":' in sources
+    # What the services expose, not how the source spells it: one image through each
+    # side's metrics, then the OpenMetrics text Prometheus scrapes (exemplars only
+    # travel in that format).
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    receiver_registry, transmitter_registry = CollectorRegistry(), CollectorRegistry()
+    ReceiverMetrics(receiver_registry).image_received("grpc", "unary", 0.002, 1024, trace_id)
+    TransmitterMetrics(transmitter_registry).image_sent("grpc", "unary", 0.003, trace_id)
+    for registry in (receiver_registry, transmitter_registry):
+        text = openmetrics_latest(registry).decode()
+        exemplars = re.findall(r' # \{(\w+)="([0-9a-f]+)"\}', text)
+        assert exemplars == [("trace_id", trace_id)], text
 
 
 # ---- dashboard provider and home dashboard ------------------------------------------
