@@ -51,3 +51,27 @@ def test_header_safe_tokens_are_accepted(token: str) -> None:
 )  # fmt: skip
 def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_length_limits_are_inclusive_and_named() -> None:
+    assert check_token("A" * 16) is None and check_token("A" * 4096) is None
+    assert check_token("A" * 15) == "must be at least 16 characters (got 15)"
+    assert check_token("A" * 4097) == "must be at most 4096 characters (got 4097)"
+    assert check_token("A" * 16 + " ") == (
+        "may only contain letters, digits and - . _ ~ + / (then = padding)"
+    )
+
+
+def test_spaces_between_scheme_and_token_are_ignored() -> None:
+    assert authorized(f"Bearer   {TOKEN}", TOKEN)
+    assert authorized(f"Bearer {TOKEN}\t".encode(), TOKEN)
+
+
+def test_an_unencodable_header_is_refused_not_raised() -> None:
+    # A lone surrogate cannot be UTF-8 encoded: replaced, then compared (and refused).
+    assert not authorized("Bearer s3cret-token_\udc80123456789", TOKEN)
+
+
+def test_loopback_ignores_surrounding_spaces() -> None:
+    assert is_loopback(" 127.0.0.1 ") and is_loopback(" [::1] ")
+    assert not is_loopback("localhost.example") and not is_loopback("XLOCALHOST")

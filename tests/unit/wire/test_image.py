@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imgbench import wire
-from imgbench.errors import OversizedMessage, WireError
+from imgbench.errors import MalformedMessage, OversizedMessage, WireError
 from imgbench.wire import Clock, ImageMessage, ImageMeta
 from transmitter.senders import payload_size
 
@@ -105,3 +105,9 @@ def test_digest_is_sha256() -> None:
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
     assert wire.digest(memoryview(b"abc")) == wire.digest(b"abc")
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xff\xff", b"\x0a\x05ab", b"garbage"])
+def test_bytes_that_are_no_image_message_are_refused_saying_so(raw: bytes) -> None:
+    with pytest.raises(MalformedMessage, match=r"^not an ImageMessage: Error parsing message"):
+        wire.decode_image(raw, max_bytes=100, protocol="websocket", mode="binary")

@@ -9,7 +9,7 @@ import pytest
 from imgbench import wire
 from imgbench.errors import InvalidField
 from imgbench.v1.imgbench_pb2 import ImageMessage
-from imgbench.wire import names, validation
+from imgbench.wire import names, protowire, validation
 
 
 def probe_meta(**kw: object) -> wire.ImageMeta:
@@ -137,6 +137,7 @@ def test_probe_limits_are_inclusive() -> None:
         _probe_decode(probe_meta(probe=_info(boot_id="b" * 65)))
     last = _probe_decode(probe_meta(total=1_000_000))
     assert last.total == 1_000_000
+    assert _probe_decode(probe_meta(total=1)).total == 1  # a one-image run probes too
     for bad in (0, 1_000_001):
         with pytest.raises(InvalidField, match=rf"^total must be 1..1000000, got {bad}$"):
             _probe_decode(probe_meta(total=bad))
@@ -195,3 +196,17 @@ def test_read_clock_uses_the_named_clock() -> None:
     assert abs(wire.read_clock(wire.Clock.CLOCK_REALTIME) - time.time_ns()) < 10**9
     with pytest.raises(InvalidField, match=r"^unknown clock 0$"):
         wire.read_clock(0)
+
+
+@pytest.mark.parametrize("group", [False, True])
+def test_probe_with_image_data_is_refused_in_any_encoding(group: bool) -> None:
+    msg = ImageMessage.FromString(wire.encode_probe(probe_meta()))
+    msg.data = b"image bytes"
+    raw = msg.SerializeToString()
+    if group:
+        # An unknown group field (number 100): protowire.split_data gives up and
+        # protobuf parses the whole message; the data must still be noticed.
+        raw += b"\xa3\x06\xa4\x06"
+        assert protowire.split_data(raw) is None
+    with pytest.raises(InvalidField, match=r"^a clock probe must not carry image data$"):
+        wire.decode_image(raw, max_bytes=1000, protocol="websocket", mode="binary")

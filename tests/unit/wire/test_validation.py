@@ -117,3 +117,24 @@ def test_protocol_mismatch_names_both_sides() -> None:
         wire.decode_image(raw, max_bytes=10**6, protocol="websocket", mode="binary")
     with pytest.raises(InvalidField, match=r"^message says grpc/unary but arrived on grpc/stream$"):
         wire.decode_image(raw, max_bytes=10**6, protocol="grpc", mode="stream")
+
+
+def test_integer_ranges_are_inclusive_and_name_the_field() -> None:
+    # JSON carries unbounded integers: validate() is what keeps them in protobuf's range.
+    uint32, int64 = 2**32 - 1, 2**63 - 1
+    validation.validate(meta(repetition=uint32), protocol="websocket", mode="binary")
+    validation.validate(
+        meta(warmup=True, sequence=uint32, send_time_ns=int64, scheduled_time_ns=int64),
+        protocol="websocket",
+        mode="binary",
+    )
+    for change, message in (
+        ({"sequence": -1}, "sequence must be within 0..4294967295, got -1"),
+        ({"warmup": True, "sequence": uint32 + 1}, f"sequence must be within 0..{uint32}, got"),
+        ({"repetition": uint32 + 1}, f"repetition must be within 0..{uint32}, got {uint32 + 1}"),
+        ({"repetition": -1}, "repetition must be within 0..4294967295, got -1"),
+        ({"send_time_ns": int64 + 1}, f"send_time_ns must be within 0..{int64}, got"),
+        ({"scheduled_time_ns": -1}, f"scheduled_time_ns must be within 0..{int64}, got -1"),
+    ):
+        with pytest.raises(InvalidField, match=f"^{message}"):
+            validation.validate(meta(**change), protocol="websocket", mode="binary")
