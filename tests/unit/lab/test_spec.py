@@ -149,3 +149,123 @@ def test_durations_scale_by_their_unit(number: float, unit: str) -> None:
 
 def _fields(spec: LinkSpec) -> dict[str, object]:
     return {name: getattr(spec, name) for name in LinkSpec.__dataclass_fields__}
+
+
+@pytest.mark.parametrize(
+    ("text", "setting", "reason"),
+    [
+        ("rtt=-1ms", "link.rtt", "must not be negative, got -0.001 s"),
+        ("rate=7999bit", "link.rate", "must be at least 8000 bit/s, got 7999 bit/s"),
+        ("rtt=11s", "link.rtt", "must be at most 10 s, got 11 s"),
+        ("jitter=10.001s", "link.jitter", "must be at most 10 s, got 10.001 s"),
+        ("loss=100%", "link.loss", "must be at least 0% and below 100%, got 100.000000%"),
+        ("loss=-1%", "link.loss", "must be at least 0% and below 100%, got -1.000000%"),
+        ("mtu=575", "link.mtu", "must be 576..65535 bytes, got 575"),
+        ("queue=0", "link.queue", "must be 1..1000000 packets, got 0"),
+        ("queue=1000001", "link.queue", "must be 1..1000000 packets, got 1000001"),
+        ("seed=-1", "link.seed", "must be a non-negative integer, got -1"),
+        ("rtt=fast", "link.rtt", "'fast' is not a number with a unit"),
+        ("rtt=1e999ms", "link.rtt", "'1e999ms' is not a finite number"),
+        ("rtt=40", "link.rtt", "'40' needs a duration unit: s, ms or us (e.g. 40ms)"),
+        ("rate=100", "link.rate", "'100' needs a rate unit: bit, kbit, mbit or gbit"),
+        (
+            "rate=100mbps",
+            "link.rate",
+            "'100mbps' is ambiguous (tc reads mbps as bytes per second): "
+            "write bit, kbit, mbit or gbit",
+        ),
+        ("loss=5", "link.loss", "'5' needs a percent sign (e.g. 0.1%)"),
+        ("mtu=1500.5", "link.mtu", "'1500.5' is not a whole number"),
+        ("rtt=1ms,", "link", "empty item in 'rtt=1ms,' (stray comma?)"),
+        ("rtt", "link", "'rtt' is not key=value"),
+        (
+            "bandwidth=1mbit",
+            "link.bandwidth",
+            "unknown key; known keys: rtt, rate, jitter, loss, clock-offset, mtu, queue, seed",
+        ),
+        ("seed=1,seed=2", "link.seed", "given more than once"),
+        ("mtu= ", "link.mtu", "has no value"),
+    ],
+)
+def test_each_refusal_reads_exactly(text: str, setting: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_link(text)
+    assert (caught.value.setting, caught.value.reason) == (setting, reason)
+
+
+def test_a_non_finite_field_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError) as caught:
+        LinkSpec(jitter=math.nan)
+    assert (caught.value.setting, caught.value.reason) == (
+        "link.jitter",
+        "must be a finite number, got nan",
+    )
+
+
+def test_every_range_is_inclusive_at_both_ends() -> None:
+    edges = parse_link("rtt=10s,jitter=10s,rate=8000bit,queue=1000000,seed=0,loss=0%")
+    assert (edges.rtt, edges.jitter, edges.rate, edges.queue, edges.seed) == (
+        10.0, 10.0, 8000.0, 1_000_000, 0,
+    )  # fmt: skip
+    assert parse_link("rate=1000gbit,queue=1").rate == 1e12
+    assert parse_link("clock-offset=1000000000s").clock_offset == 1e9
+    assert parse_link("clock-offset=-1000000000s").clock_offset == -1e9
+    for text, setting in (
+        ("rate=1000000000001bit", "link.rate"),
+        ("clock-offset=1000000001s", "link.clock-offset"),
+        ("clock-offset=-1000000001s", "link.clock-offset"),
+        ("jitter=11s", "link.jitter"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse_link(text)
+        assert caught.value.setting == setting
+
+
+def test_ideal_means_no_delay_shaping_jitter_or_loss() -> None:
+    assert parse_link(" ").is_ideal
+    assert LinkSpec(clock_offset=5.0, mtu=9000, queue=10, seed=3).is_ideal
+    for spec in (
+        LinkSpec(rtt=0.001),
+        LinkSpec(rate=1e6),
+        LinkSpec(jitter=0.001),
+        LinkSpec(loss=0.01),
+    ):
+        assert not spec.is_ideal, spec
+
+
+def test_render_writes_each_changed_field_with_its_unit() -> None:
+    spec = LinkSpec(
+        rtt=0.04, rate=1e8, jitter=0.002, loss=0.001, clock_offset=-5.0, mtu=9000, queue=50, seed=7
+    )
+    assert spec.render() == (
+        "rtt=0.04s,rate=100000000.0bit,jitter=0.002s,loss=0.1%,clock-offset=-5.0s,"
+        "mtu=9000,queue=50,seed=7"
+    )
+    assert LinkSpec().render() == ""
+    assert LinkSpec(mtu=DEFAULT_MTU, queue=DEFAULT_QUEUE_PACKETS, seed=1).render() == "seed=1"
+    assert parse_link(spec.render()) == spec
+
+
+@pytest.mark.parametrize(
+    ("text", "setting", "reason"),
+    [
+        ("clock-offset=1000000001s", "link.clock-offset", "must be at most 1e+09 s, got 1e+09 s"),
+        ("rate=fast", "link.rate", "'fast' is not a number with a unit"),
+        ("loss=some%", "link.loss", "'some%' is not a number with a unit"),
+        ("rtt=1ms=2", "link.rtt", "'1ms=2' is not a number with a unit"),
+    ],
+)
+def test_refusals_name_the_key_they_came_from(text: str, setting: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_link(text)
+    assert (caught.value.setting, caught.value.reason) == (setting, reason)
+
+
+@pytest.mark.parametrize("unit", ["bps", "kbps", "mbps", "gbps", "KBPS"])
+def test_every_tc_bytes_per_second_unit_is_ambiguous(unit: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_link(f"rate=5{unit}")
+    assert caught.value.reason == (
+        f"'5{unit}' is ambiguous (tc reads {unit.lower()} as bytes per second): "
+        "write bit, kbit, mbit or gbit"
+    )
