@@ -133,3 +133,26 @@ def test_split_data_gives_up_on_anything_unusual() -> None:
         head + _key(2, 5) + b"123",  # a fixed32 one byte short
     ):
         assert protowire.split_data(raw) is None, raw
+
+
+def test_split_data_steps_over_fixed_width_and_unknown_fields() -> None:
+    # Fixed64 and fixed32 fields (unknown to ImageMessage) keep the zero-copy path:
+    # the data is found, not handed to protobuf's full parse.
+    head = (
+        _key(1, 2) + b"\x01r" + _key(202, 1) + b"12345678" + _key(201, 5) + b"abcd"
+        + _key(200, 0) + b"\x96\x01"
+    )  # fmt: skip
+    raw = head + _key(15, 2) + b"\x03img" + _key(203, 5) + b"wxyz"
+    tail = _key(203, 5) + b"wxyz"
+    assert protowire.split_data(raw) == (head + tail, len(head) + 2, len(head) + 5)
+    assert ImageMessage.FromString(raw).data == b"img"
+    assert protowire.split_data(head) == (head, 0, 0)
+
+
+def test_split_data_reads_a_ten_byte_varint_but_no_longer() -> None:
+    # A negative int64 (send_time_ns = -1) takes the full 10 bytes; 11 is overlong.
+    head = _key(5, 0) + protowire.varint(2**64 - 1)
+    assert len(head) == 11 and ImageMessage.FromString(head).send_time_ns == -1
+    raw = head + _key(15, 2) + b"\x01x"
+    assert protowire.split_data(raw) == (head, len(raw) - 1, len(raw))
+    assert protowire.split_data(_key(5, 0) + b"\xff" * 10 + b"\x01") is None
