@@ -425,3 +425,54 @@ def test_probe_is_refused_by_a_revision_1_decoder_and_its_reply_round_trips() ->
         sequence=0, receive_time_ns=1, bytes_received=0, checksum_ok=True,
         transmission_ns=1, warmup=False,
     )).HasField("probe_reply")  # fmt: skip
+
+
+def _group(
+    offset_ns: int, at_ns: int, *, bound_ns: int = 10, min_delay_ns: int = 30
+) -> ClockEstimate:
+    return ClockEstimate(
+        offset_ns=offset_ns, bound_ns=bound_ns, drift_ppm=None, n_probes=8,
+        min_delay_ns=min_delay_ns, shared=False, method=METHOD, n_kept=3, at_ns=at_ns,
+    )  # fmt: skip
+
+
+def test_two_groups_summary_and_extrapolation_on_each_side() -> None:
+    # 1000 ns over 1 s: 1 ppm, each end +-10 ns, so the slope is known to +-0.02 ppm.
+    run = combine_groups([_group(0, 0), _group(1000, SECOND, min_delay_ns=20)])
+    assert run.summary() == ClockEstimate(
+        offset_ns=0, bound_ns=10, drift_ppm=1.0, n_probes=16, min_delay_ns=20, shared=False,
+        method=METHOD, drift_bound_ppm=pytest.approx(0.02), n_kept=6, at_ns=0,
+    )  # fmt: skip
+    assert run.offset_at(0) == (0, 10) and run.offset_at(SECOND) == (1000, 10)
+    # Half-way: offset 0.5 rounds to 0, and the bound grows by the rounding.
+    assert run.offset_at(SECOND // 2000) == (0, 11)
+    # Outside, from the nearer group with the run's drift: 10 ns + 0.02 ppm * 1 s.
+    assert run.offset_at(-SECOND) == (-1000, 30)
+    assert run.offset_at(2 * SECOND) == (2000, 30)
+
+
+def test_one_group_summary_has_no_drift() -> None:
+    summary = combine_groups([_group(7, 5)]).summary()
+    assert (summary.drift_ppm, summary.drift_bound_ppm, summary.at_ns) == (None, None, 5)
+
+
+def test_clock_refusals_read_exactly() -> None:
+    run = combine_groups([_group(0, 0), _group(1000, SECOND)])
+    with pytest.raises(
+        ClockError, match=r"^at_ns must be an integer number of nanoseconds, got 1\.5$"
+    ):
+        run.offset_at(1.5)  # type: ignore[arg-type]
+    with pytest.raises(
+        ClockError,
+        match=r"^transmission time -1000999 ns is negative beyond its bound of 11 ns:"
+        r" the send time is later than the receive time$",
+    ):
+        run.check(-(10**6), SECOND)
+    with pytest.raises(ClockError, match=r"^no clock probe groups$"):
+        estimate_run([])
+
+
+def test_estimate_run_passes_keep_on() -> None:
+    probes = [exact(SECOND + i * 1000, 500, delay=100 + i) for i in range(6)]
+    assert estimate_run([probes]).groups[0].n_kept == 2
+    assert estimate_run([probes], keep=Fraction(1)).groups[0].n_kept == 6
