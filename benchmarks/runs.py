@@ -110,12 +110,7 @@ async def receiver(
         starting = local_receiver(base, log_path)
         ports = await starting.__aenter__()
     try:
-        local = TargetSettings(
-            receiver_host="127.0.0.1",
-            ws_port=ports["websocket"],
-            grpc_port=ports["grpc"],
-            http_port=ports["http"],
-        )
+        local = TargetSettings.loopback(ports)
         yield replace(base, target=local)
     finally:
         await starting.__aexit__(None, None, None)

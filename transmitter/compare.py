@@ -276,12 +276,7 @@ async def receiver_target(
             settings = throwaway_tls(settings, Path(stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="imgbench-tls-"))))  # fmt: skip
         async with local_receiver(settings, out_dir / "receiver.log") as ports:
-            local = TargetSettings(
-                receiver_host="127.0.0.1",
-                ws_port=ports["websocket"],
-                grpc_port=ports["grpc"],
-                http_port=ports["http"],
-            )
+            local = TargetSettings.loopback(ports)
             yield replace(settings, target=local)
 
 

@@ -27,6 +27,8 @@ import ctypes
 import sys
 from typing import Final
 
+from imgbench.wire.protowire import varint
+
 #: Tag of ImageMessage.data (field 15, wire type 2).
 DATA_TAG: Final = bytes([15 << 3 | 2])
 #: The padding field's number: not in the contract, so every parser skips it.
@@ -37,15 +39,6 @@ _PAD_TAG: Final = bytes([(PAD_FIELD << 3 | 2) & 0x7F | 0x80, (PAD_FIELD << 3 | 2
 SLOT: Final = 512
 #: Buffers kept per image for sends in flight at once (the burst schedule).
 POOL: Final = 4
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def padding(length: int) -> bytes:

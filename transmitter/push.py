@@ -55,7 +55,8 @@ from imgbench.wire.names import (
     SUBSCRIBE_METHOD,
     WS_PUSH_PATH,
 )
-from transmitter.prebuilt import PrebuiltImage, varint
+from imgbench.wire.protowire import varint
+from transmitter.prebuilt import PrebuiltImage
 from transmitter.senders import (
     ACK_LIMIT,
     Payload,

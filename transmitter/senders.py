@@ -35,7 +35,8 @@ from imgbench.observe.logs import get_logger
 from imgbench.security import guards
 from imgbench.security.tls import Tls, tls_of
 from imgbench.wire.names import GRPC_HEADROOM, GRPC_SERVICE, SEND, SEND_STREAM, UPLOAD
-from transmitter.prebuilt import PrebuiltImage, varint
+from imgbench.wire.protowire import varint
+from transmitter.prebuilt import PrebuiltImage
 
 log = get_logger("transmitter")
 #: Largest Ack frame accepted over WebSocket (acks are ~50 bytes).

@@ -30,6 +30,7 @@ class of its own here, a base of :class:`ReceiverSettings` and a part of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Final
@@ -170,6 +171,16 @@ class TargetSettings:
     ws_port: int = _TARGET["ws_port"]
     grpc_port: int = _TARGET["grpc_port"]
     http_port: int = _TARGET["http_port"]
+
+    @classmethod
+    def loopback(cls, ports: Mapping[str, int]) -> TargetSettings:
+        """A receiver on 127.0.0.1 with the ports it announced (websocket, grpc, http)."""
+        return cls(
+            receiver_host="127.0.0.1",
+            ws_port=ports["websocket"],
+            grpc_port=ports["grpc"],
+            http_port=ports["http"],
+        )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import pytest
 
 from imgbench import wire
 from imgbench.wire import Clock, ImageMessage, ImageMeta
-from transmitter.prebuilt import SLOT, PrebuiltImage, padding, varint
+from imgbench.wire.protowire import varint
+from transmitter.prebuilt import SLOT, PrebuiltImage, padding
 
 
 def _meta(**overrides: object) -> ImageMeta:
