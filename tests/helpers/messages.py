@@ -17,3 +17,28 @@ def image_meta(**kw: object) -> wire.ImageMeta:
     )  # fmt: skip
     fields.update(kw)
     return wire.ImageMeta(**fields)  # type: ignore[arg-type]
+
+
+def full_image_meta(**kw: object) -> wire.ImageMeta:
+    """Metadata with every field set to a fixed value that is not its default, ``kw`` changed.
+
+    For byte-level tests: a field the encoder dropped, or the zero-copy split misplaced,
+    shows up as a difference.
+    """
+    fields: dict[str, object] = {
+        "run_id": "run-1",
+        "protocol": "websocket",
+        "mode": "binary",
+        "sequence": 7,
+        "total": 10,
+        "send_time_ns": 123456789,
+        "clock": wire.Clock.CLOCK_MONOTONIC,
+        "content_type": "image/png",
+        "sha256": bytes(range(32)),
+        "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01",
+        "warmup": False,
+        "scheduled_time_ns": 0,
+        "repetition": 3,
+    }
+    fields.update(kw)
+    return wire.ImageMeta(**fields)  # type: ignore[arg-type]

@@ -11,36 +11,17 @@ from hypothesis import strategies as st
 
 from imgbench import wire
 from imgbench.errors import MalformedMessage, OversizedMessage, WireError
-from imgbench.wire import Clock, ImageMessage, ImageMeta
+from imgbench.wire import ImageMessage
 from transmitter.senders import payload_size
 
+from helpers.messages import full_image_meta
 from helpers.messages import image_meta as meta
-
-
-def _meta(size: int, **overrides: object) -> ImageMeta:
-    fields: dict[str, object] = {
-        "run_id": "run-1",
-        "protocol": "websocket",
-        "mode": "binary",
-        "sequence": 7,
-        "total": 10,
-        "send_time_ns": 123456789,
-        "clock": Clock.CLOCK_MONOTONIC,
-        "content_type": "image/png",
-        "sha256": bytes(range(32)),
-        "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01",
-        "warmup": False,
-        "scheduled_time_ns": 0,
-        "repetition": 3,
-    }
-    fields.update(overrides)
-    return ImageMeta(**fields)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("size", [0, 1, 127, 128, 16_383, 16_384, 2**21, 3 * 2**20 + 5])
 def test_parts_join_to_what_protobuf_serializes(size: int) -> None:
     data = os.urandom(size)
-    meta = _meta(size, warmup=size % 2 == 0, scheduled_time_ns=size % 3)
+    meta = full_image_meta(warmup=size % 2 == 0, scheduled_time_ns=size % 3)
     head, body = wire.encode_image_parts(meta, data)
     assert body is data  # not copied
     reference = ImageMessage(
@@ -60,7 +41,7 @@ def test_parts_join_to_what_protobuf_serializes(size: int) -> None:
 
 def test_the_payload_is_not_copied() -> None:
     data = os.urandom(2**20)
-    raw = wire.encode_image(_meta(len(data)), data)
+    raw = wire.encode_image(full_image_meta(), data)
     _, payload = wire.decode_image(raw, max_bytes=len(raw), protocol="websocket", mode="binary")
     assert isinstance(payload, memoryview) and payload.obj is raw and payload.readonly
     assert payload == data

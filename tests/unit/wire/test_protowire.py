@@ -6,27 +6,9 @@ import os
 
 from imgbench import wire
 from imgbench.errors import InvalidField, MalformedMessage
-from imgbench.wire import Clock, ImageMessage, ImageMeta, protowire
+from imgbench.wire import ImageMessage, protowire
 
-
-def _meta(size: int, **overrides: object) -> ImageMeta:
-    fields: dict[str, object] = {
-        "run_id": "run-1",
-        "protocol": "websocket",
-        "mode": "binary",
-        "sequence": 7,
-        "total": 10,
-        "send_time_ns": 123456789,
-        "clock": Clock.CLOCK_MONOTONIC,
-        "content_type": "image/png",
-        "sha256": bytes(range(32)),
-        "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01",
-        "warmup": False,
-        "scheduled_time_ns": 0,
-        "repetition": 3,
-    }
-    fields.update(overrides)
-    return ImageMeta(**fields)  # type: ignore[arg-type]
+from helpers.messages import full_image_meta
 
 
 def _key(number: int, wire_type: int) -> bytes:
@@ -62,7 +44,7 @@ def _check_against_protobuf(raw: bytes) -> None:
 
 def test_decoding_agrees_with_protobuf_on_unusual_encodings() -> None:
     data = os.urandom(1000)
-    head, body = wire.encode_image_parts(_meta(len(data)), data)
+    head, body = wire.encode_image_parts(full_image_meta(), data)
     data_field = _key(15, 2) + protowire.varint(len(body)) + body
     other = _key(15, 2) + protowire.varint(3) + b"old"
     unknown = (
@@ -92,7 +74,7 @@ def test_decoding_agrees_with_protobuf_on_unusual_encodings() -> None:
 def test_decoding_agrees_with_protobuf_on_corrupted_bytes() -> None:
     rng = __import__("random").Random(6)
     data = os.urandom(300)
-    raw = wire.encode_image(_meta(len(data)), data)
+    raw = wire.encode_image(full_image_meta(), data)
     for _ in range(3000):
         mutated = bytearray(raw)
         for _ in range(rng.randint(1, 3)):
