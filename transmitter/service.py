@@ -126,6 +126,9 @@ class TransmitterService:
             tls=tls.server_context() if tls is not None else None,
             token=settings.security.token or None,
             refused=self._refused,
+            on_refusal=lambda status: self.metrics.http_refused("api", status),
+            read_timeout=settings.service.api_handshake_timeout,
+            max_connections=settings.service.api_max_connections,
         )
 
     @property

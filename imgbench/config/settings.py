@@ -220,6 +220,8 @@ class ServiceSettings:
     serve: bool = _SERVICE["serve"]
     bind: str = _SERVICE["bind"]
     api_port: int = _SERVICE["api_port"]
+    api_max_connections: int = _SERVICE["api_max_connections"]
+    api_handshake_timeout: float = _SERVICE["api_handshake_timeout"]
     run_interval: float = _SERVICE["run_interval"]
 
 

@@ -254,6 +254,26 @@ SERVICE_OPTIONS: Final = (
         port,
     ),
     Option(
+        "api_max_connections",
+        "TRANSMITTER_MAX_CONNECTIONS",
+        "--api-max-connections",
+        int,
+        64,
+        "Service mode: connections the HTTP API serves at once; a further one is answered"
+        ' 503 without being read (imgbench_http_refusals_total{server="api"}).',
+        between(1, 100_000),
+    ),
+    Option(
+        "api_handshake_timeout",
+        "TRANSMITTER_HANDSHAKE_TIMEOUT",
+        "--api-handshake-timeout",
+        float,
+        10.0,
+        "Service mode: seconds a new HTTP API connection may take to send its whole"
+        " request, TLS handshake included; then it is answered 408 (or closed, in TLS).",
+        between(0.1, 3600),
+    ),
+    Option(
         "run_interval",
         "RUN_INTERVAL_SECONDS",
         "--run-interval",

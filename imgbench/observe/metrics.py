@@ -64,8 +64,8 @@ TRANSMISSION_BUCKETS: Final = (
 #: Why the receiver refused a message (``imgbench_rejected_messages_total``).
 REJECT_REASONS: Final = tuple(cls.reason for cls in WIRE_ERRORS)
 #: ``status`` values of ``imgbench_http_refusals_total``; any other error status is "other".
-HTTP_REFUSAL_STATUSES: Final = ("400", "401", "403", "404", "405", "408", "413", "414",
-                                "426", "431", "500", "501", "503", "505")  # fmt: skip
+HTTP_REFUSAL_STATUSES: Final = ("400", "401", "403", "404", "405", "408", "409", "413",
+                                "414", "426", "431", "500", "501", "503", "505")  # fmt: skip
 #: Kinds of rate-limited receiver warnings (``imgbench_log_lines_suppressed_total{kind}``).
 LOG_KINDS: Final = (
     *REJECT_REASONS,
@@ -144,6 +144,24 @@ def unauthenticated_counter(registry: CollectorRegistry) -> Counter:
     for transport in AUTH_TRANSPORTS:
         counter.labels(transport)
     return counter
+
+
+def http_refusals_counter(registry: CollectorRegistry) -> Counter:
+    """``imgbench_http_refusals_total{server,status}``, the same on both services."""
+    return Counter(
+        "imgbench_http_refusals",
+        "HTTP requests answered with an error status, by server (api: the service's HTTP"
+        " API; websocket: a refused WebSocket handshake, receiver only) and status"
+        " (HTTP_REFUSAL_STATUSES, else other).",
+        ("server", "status"),
+        registry=registry,
+    )
+
+
+def http_refused(counter: Counter, server: str, status: int) -> None:
+    """Count one HTTP error answer under its status label (thread-safe)."""
+    label = str(status) if str(status) in HTTP_REFUSAL_STATUSES else "other"
+    counter.labels(server, label).inc()
 
 
 class _RunGauges:
@@ -286,14 +304,7 @@ class ReceiverMetrics:
             ("kind",),
             registry=r,
         )
-        self.http_refusals = Counter(
-            "imgbench_http_refusals",
-            "HTTP requests answered with an error status, by server (api: the HTTP API;"
-            " websocket: a refused WebSocket handshake) and status (HTTP_REFUSAL_STATUSES,"
-            " else other).",
-            ("server", "status"),
-            registry=r,
-        )
+        self.http_refusals = http_refusals_counter(r)
         self.disconnects = Counter(
             "imgbench_disconnects",
             "Connections or streams that ended abnormally (no clean close), e.g. mid-run.",
@@ -395,8 +406,7 @@ class ReceiverMetrics:
 
     def http_refused(self, server: str, status: int) -> None:
         """Count an HTTP error answer (thread-safe: the API runs on its own thread)."""
-        label = str(status) if str(status) in HTTP_REFUSAL_STATUSES else "other"
-        self.http_refusals.labels(server, label).inc()
+        http_refused(self.http_refusals, server, status)
 
     def run_completed(
         self, protocol: str, mode: str, figures: Figures, per_image: list[tuple[int, float]]
@@ -469,6 +479,8 @@ class TransmitterMetrics:
         )
         # Push servers and the service API refuse requests without the token too.
         self.unauthenticated = unauthenticated_counter(r)
+        # The service API's refusals (408, 503, 400, ...), as the receiver's API counts them.
+        self.http_refusals = http_refusals_counter(r)
         self._image_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         for series in SERIES_LABELS:
             self.round_trip.labels(*series)
@@ -480,6 +492,10 @@ class TransmitterMetrics:
     def refused(self, transport: str) -> None:
         """A push server or the service API refused a request without the token."""
         self.unauthenticated.labels(transport).inc()
+
+    def http_refused(self, server: str, status: int) -> None:
+        """Count an HTTP error answer of the service API (thread-safe: its own thread)."""
+        http_refused(self.http_refusals, server, status)
 
     def run_completed(self, protocol: str, mode: str, figures: Figures, last_ack_s: float) -> None:
         """Publish the transmitter's view of a completed run.

@@ -34,9 +34,6 @@ from imgbench.security.token import authorized, bearer
 
 MAX_HEAD: Final = 16 * 1024
 MAX_BODY: Final = 1024 * 1024
-#: Seconds to read a whole request (TLS handshake included) when the server is not given
-#: its own (the receiver passes RECEIVER_HANDSHAKE_TIMEOUT; the transmitter's API uses this).
-READ_TIMEOUT: Final = 10.0
 _REASONS: Final = {
     200: "OK",
     202: "Accepted",
@@ -129,21 +126,23 @@ class HttpServer:
         host: str,
         port: int,
         *,
+        read_timeout: float,
         thread_safe: Collection[str] = THREAD_SAFE_ROUTES,
         on_refusal: Callable[[int], None] | None = None,
         tls: ssl.SSLContext | None = None,
         token: str | None = None,
         refused: Refused | None = None,
         open_routes: Collection[str] = OPEN_ROUTES,
-        read_timeout: float = READ_TIMEOUT,
         max_connections: int | None = None,
     ) -> None:
         """``on_refusal(status)`` is called (on the HTTP thread) for every answer >= 400.
         ``tls``: serve HTTPS only. ``token``: required on every route but
         ``open_routes``; ``refused("http")`` is called for each request refused (401).
         ``read_timeout``: seconds for the TLS handshake and the whole request (then
-        408). ``max_connections``: connections served at once; a further one is
-        answered 503 at once, without reading it (None: no limit)."""
+        408; a TLS handshake not done by then is closed), a setting of each service
+        (RECEIVER_HANDSHAKE_TIMEOUT, TRANSMITTER_HANDSHAKE_TIMEOUT). ``max_connections``:
+        connections served at once; a further one is answered 503 at once, without
+        reading it (None: no limit)."""
         self._routes = [
             (
                 method,

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -20,12 +22,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from imgbench import wire
+from imgbench.config.settings import TransmitterSettings
 from imgbench.errors import RunError
 from imgbench.runtime.http import request
 from imgbench.wire import names
 from transmitter.image import load_image
 from transmitter.senders import make_sender
+from transmitter.service import TransmitterService
 
+from helpers.pki import Pki
 from helpers.services import LiveReceiver, make_transmitter, start_receiver
 
 LIMIT = 4
@@ -316,3 +321,58 @@ async def test_the_transmitter_reports_a_full_receiver(protocol: str) -> None:
                 for call in calls:
                     async for _ in call:
                         pass
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_the_transmitter_service_api_has_the_same_limits(
+    tmp_path: Path, pki: Pki, tls: bool
+) -> None:
+    """TRANSMITTER_MAX_CONNECTIONS and TRANSMITTER_HANDSHAKE_TIMEOUT: a connection beyond
+    the limit is answered 503 at once, idle ones are ended after the timeout (408 in plain
+    text; in TLS one that never finishes its handshake is closed), counted as the
+    receiver's API counts them; then the API serves again."""
+    files: dict[str, object] = (
+        {"tls": True, "tls_cert": pki.good.cert, "tls_key": pki.good.key, "tls_ca": pki.good.ca}
+        if tls
+        else {}
+    )
+    settings = TransmitterSettings().updated(
+        api_port=0, output=tmp_path, api_max_connections=LIMIT, api_handshake_timeout=1.0,
+        **files,
+    )  # fmt: skip
+    service = TransmitterService(settings)
+    await service.start()
+    ctx = ssl.create_default_context(cafile=str(pki.good.ca)) if tls else None
+
+    def api_refusals(status: str) -> float:
+        return (
+            service.metrics.registry.get_sample_value(
+                "imgbench_http_refusals_total", {"server": "api", "status": status}
+            )
+            or 0.0
+        )
+
+    try:
+        idle = [await asyncio.open_connection("127.0.0.1", service.port) for _ in range(LIMIT)]
+        await asyncio.sleep(0.3)  # the HTTP thread has taken them (a TLS handshake waits)
+        if not tls:
+            status, _, body = await request("127.0.0.1", service.port, "GET", "/healthz", timeout=5)
+            assert status == 503, body
+            assert api_refusals("503") == 1
+        started = time.monotonic()
+        answers = [await asyncio.wait_for(reader.read(), 5) for reader, _ in idle]
+        waited = time.monotonic() - started
+        assert waited < 4.0, waited  # 1 s configured (before: a fixed 10 s)
+        for _, writer in idle:
+            writer.close()
+        if not tls:
+            assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), answers
+            assert api_refusals("408") == LIMIT
+        else:
+            assert answers == [b""] * LIMIT  # closed: no TLS, no HTTP answer
+        status, _, _ = await request(
+            "127.0.0.1", service.port, "GET", "/healthz", timeout=5, tls=ctx
+        )
+        assert status == 200
+    finally:
+        await service.stop()

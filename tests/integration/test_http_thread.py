@@ -23,7 +23,9 @@ async def test_thread_safe_routes_run_on_the_api_thread_and_their_cpu_is_exclude
         seen["stateful"] = threading.get_ident()
         return Response.text("ok\n")
 
-    server = HttpServer({("GET", "/metrics"): burn, ("GET", "/state"): stateful}, "127.0.0.1", 0)
+    server = HttpServer(
+        {("GET", "/metrics"): burn, ("GET", "/state"): stateful}, "127.0.0.1", 0, read_timeout=10.0
+    )
     await server.start()
     try:
         api_before, cpu_before = resources.api_cpu_seconds(), resources.cpu_seconds()
@@ -57,7 +59,9 @@ async def test_a_stuck_service_loop_fails_healthz_while_metrics_still_answer() -
     async def ok(_: Request) -> Response:
         return Response.text("ok\n")
 
-    server = HttpServer({("GET", "/healthz"): ok, ("GET", "/metrics"): ok}, "127.0.0.1", 0)
+    server = HttpServer(
+        {("GET", "/healthz"): ok, ("GET", "/metrics"): ok}, "127.0.0.1", 0, read_timeout=10.0
+    )
     await server.start()
     base = f"http://127.0.0.1:{server.port}"
 

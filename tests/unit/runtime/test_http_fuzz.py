@@ -47,7 +47,9 @@ async def _echo(request: Request) -> Response:
     )
 
 
-SERVER = HttpServer({("GET", "/runs/{run_id}"): _echo, ("POST", "/x"): _echo}, "127.0.0.1", 0)
+SERVER = HttpServer(
+    {("GET", "/runs/{run_id}"): _echo, ("POST", "/x"): _echo}, "127.0.0.1", 0, read_timeout=10.0
+)
 
 
 def _route(method: str, target: str) -> int:
