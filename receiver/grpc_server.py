@@ -90,6 +90,11 @@ class GrpcAdapter:
                 # What actually ends a connection whose peer does not acknowledge a PING
                 # in grpcio 1.85 (keepalive_timeout_ms alone did not, within 15 s at 1 s).
                 ("grpc.http2.ping_timeout_ms", round(settings.ping_timeout * 1000)),
+                # A connection with no call in progress (one that never made a call
+                # included: grpc core starts the timer when the connection opens) is
+                # closed after this long, so a stranger cannot hold a connection slot
+                # by idling (grpc core counts it before the token is checked).
+                ("grpc.max_connection_idle_ms", round(settings.grpc_idle_timeout * 1000)),
             ],
         )
         server.add_generic_rpc_handlers(

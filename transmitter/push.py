@@ -253,6 +253,9 @@ class PushWebSocketSender:
             ImageLost(f"WebSocket subscriber closed (code {code} {why!r}) before the ack arrived")
         )
 
+    async def ready(self, deadline: float) -> None:
+        """Nothing to do: the subscriber's connection stays open for the run."""
+
     async def send(self, payload: Payload) -> bytes:
         assert self._conn is not None, "connect() first"
         return await send_ws_acked(self._conn, self._lock, self._acks, payload, "subscriber")
@@ -395,6 +398,9 @@ class PushGrpcSender:
                 if message is not None:
                     return message
         return b"".join((head, data))
+
+    async def ready(self, deadline: float) -> None:
+        """Nothing to do: the Subscribe stream is a call in progress for the whole run."""
 
     async def close(self) -> None:
         self._queue.put_nowait(None)  # ends the stream with OK

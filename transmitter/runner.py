@@ -247,6 +247,9 @@ class Harness:
     ) -> Sample:
         s = self.settings
         work = s.workload
+        # Outside the timed window and the image's span: a connection the receiver
+        # closed while idle is opened again first (gRPC; a no-op when it is open).
+        await sender.ready(time.monotonic() + work.connect_timeout)
         protocol, mode = sender.protocol, sender.mode
         kind = "warm-up image" if warmup else "image"
         with (

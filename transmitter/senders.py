@@ -84,6 +84,11 @@ class Sender(Protocol):
     async def connect(self, deadline: float, traceparent: str) -> None:
         """Connect, retrying with backoff until ``deadline`` (monotonic seconds)."""
 
+    async def ready(self, deadline: float) -> None:
+        """Before a timed send: reconnect if the peer closed the idle connection (the gRPC
+        receiver's RECEIVER_GRPC_IDLE_TIMEOUT), so the reconnect is not timed. A no-op
+        where a closed connection is a lost run instead (WebSocket, push)."""
+
     async def send(self, payload: Payload) -> bytes:
         """Send one message and return its raw Ack. Raises ImageLost on failure."""
 
@@ -260,6 +265,9 @@ class WebSocketSender:
             ImageLost(f"WebSocket connection closed (code {code} {why!r}) before the ack arrived")
         )
 
+    async def ready(self, deadline: float) -> None:
+        """Nothing to do: the receiver does not close an open WebSocket connection."""
+
     async def send(self, payload: Payload) -> bytes:
         assert self._conn is not None, "connect() first"
         return await send_ws_acked(self._conn, self._lock, self._acks, payload, "connection")
@@ -323,6 +331,14 @@ class GrpcSender:
             raise
         if self.mode == "stream":
             self._stream = _GrpcStream(self._channel, self._metadata)
+
+    async def ready(self, deadline: float) -> None:
+        """Reconnect now if the receiver closed the connection while no call was in
+        progress (RECEIVER_GRPC_IDLE_TIMEOUT shorter than the pause): grpc would
+        otherwise reconnect inside the next call, i.e. inside its timed window."""
+        assert self._channel is not None, "connect() first"
+        if self._channel.get_state() != grpc.ChannelConnectivity.READY:
+            await wait_ready(self._channel, deadline, f"the gRPC receiver at {self.target}")
 
     async def send(self, payload: Payload) -> bytes:
         assert self._channel is not None, "connect() first"

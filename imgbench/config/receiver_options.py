@@ -93,6 +93,18 @@ RECEIVER_OPTIONS: Final = (
         between(0.1, 3600),
     ),
     Option(
+        "grpc_idle_timeout",
+        "RECEIVER_GRPC_IDLE_TIMEOUT",
+        "--grpc-idle-timeout",
+        float,
+        120.0,
+        "Seconds a gRPC connection may go without a call in progress (from its opening,"
+        " or its last call's end) before grpc core closes it (GOAWAY, grpc.max_connection_idle_ms,"
+        " +-10 %), freeing its RECEIVER_MAX_CONNECTIONS slot; a transmitter reconnects before"
+        " its next image, outside the timed window.",
+        between(0.1, 86_400),
+    ),
+    Option(
         "ping_interval",
         "RECEIVER_PING_INTERVAL",
         "--ping-interval",

@@ -148,6 +148,7 @@ class ReceiverSettings(SecuritySettings, TransportSettings, ObserveSettings):
     upload_idle_timeout: float = _RECEIVER["upload_idle_timeout"]
     max_connections: int = _RECEIVER["max_connections"]
     handshake_timeout: float = _RECEIVER["handshake_timeout"]
+    grpc_idle_timeout: float = _RECEIVER["grpc_idle_timeout"]
     ping_interval: float = _RECEIVER["ping_interval"]
     ping_timeout: float = _RECEIVER["ping_timeout"]
     max_runs: int = _RECEIVER["max_runs"]

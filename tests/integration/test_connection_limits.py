@@ -27,7 +27,7 @@ from imgbench.errors import RunError
 from imgbench.runtime.http import request
 from imgbench.wire import names
 from transmitter.image import load_image
-from transmitter.senders import make_sender
+from transmitter.senders import GrpcSender, Payload, make_sender
 from transmitter.service import TransmitterService
 
 from helpers.pki import Pki
@@ -376,3 +376,68 @@ async def test_the_transmitter_service_api_has_the_same_limits(
         assert status == 200
     finally:
         await service.stop()
+
+
+async def _h2_idle(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw HTTP/2 client that completes the opening (preface, SETTINGS, ACK) and then
+    never makes a call: it holds one of grpc core's connection slots."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _h2_frame(4, 0, 0) + _h2_frame(4, 1, 0))
+    await writer.drain()
+    return reader, writer
+
+
+class _StateAtSend(GrpcSender):
+    """The real gRPC sender, noting its channel's state as each message is handed to grpc."""
+
+    states: list[grpc.ChannelConnectivity]
+
+    async def send(self, payload: Payload) -> bytes:
+        assert self._channel is not None
+        self.states.append(self._channel.get_state())
+        return await super().send(payload)
+
+
+async def test_idle_grpc_connections_are_closed_and_an_honest_run_reconnects() -> None:
+    """RECEIVER_GRPC_IDLE_TIMEOUT (1 s here): two raw HTTP/2 clients that open and then
+    idle fill RECEIVER_MAX_CONNECTIONS=2 (grpc core counts them before any token check);
+    grpc core closes them (GOAWAY "connection idle") after the timeout (+-10 %), so the
+    slots are free again. Then a unary run pausing 3 s between images (longer than the
+    timeout: its connection is closed in every pause) completes with every image, each
+    sent on a connection opened again before its timed window."""
+    async with receiver(max_connections=2, grpc_idle_timeout=1.0) as live:
+        port = live.server.ports["grpc"]
+        started = time.monotonic()
+        held = [await _h2_idle(port) for _ in range(2)]
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await channel.unary_unary(SEND)(b"\xff", timeout=0.5)
+            assert info.value.code() in (
+                grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+            )  # fmt: skip
+        assert time.monotonic() - started < 0.9, "the slots were not held during the test"
+        for reader, writer in held:
+            data = await asyncio.wait_for(reader.read(-1), 10)  # until grpc core closes it
+            writer.close()
+            assert b"connection idle" in data, data[-80:]
+        waited = time.monotonic() - started
+        assert 0.8 < waited < 4.0, waited  # 1 s +-10 %; before the setting: never closed
+
+        settings = live.transmitter_settings(
+            protocols=("grpc",), grpc_mode="unary", images=2, warmup=1, delay=3.0
+        )
+        sender = _StateAtSend(settings, None)
+        sender.states = []
+        run = await make_transmitter(settings).harness.run_protocol(
+            sender, load_image(None), "idle-reconnect"
+        )
+        assert [s.sequence for s in run.samples] == [0, 1]
+        assert all(s.checksum_ok for s in run.samples)
+        received = {"protocol": "grpc", "mode": "unary", "direction": "upload"}
+        assert count(live, "imgbench_images_received_total", **received) == 2
+        assert count(live, "imgbench_disconnects_total", protocol="grpc") == 0
+        # Every message went out on an open connection: the reconnects after each
+        # pause happened before the timed window, not inside the send.
+        assert sender.states and all(
+            state == grpc.ChannelConnectivity.READY for state in sender.states
+        ), sender.states
