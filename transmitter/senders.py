@@ -36,6 +36,7 @@ from imgbench.security import guards
 from imgbench.security.tls import Tls, tls_of
 from imgbench.wire.names import GRPC_HEADROOM, GRPC_SERVICE, SEND, SEND_STREAM, UPLOAD
 from imgbench.wire.protowire import varint
+from transmitter.mismatch import answers_plain_http, plain_to_tls, speaks_tls, tls_to_plain
 from transmitter.prebuilt import PrebuiltImage
 
 log = get_logger("transmitter")
@@ -219,12 +220,33 @@ class WebSocketSender:
                     ) from exc
                 delay = await self._retry(exc, delay, deadline)
             except ssl.SSLError as exc:  # a certificate or TLS mismatch does not heal
+                await self._mismatch(exc)
                 raise ReceiverUnreachable(
                     f"TLS with the WebSocket receiver at {self.url} failed: {tls_reason(exc)}"
                 ) from exc
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+                await self._mismatch(exc)
                 delay = await self._retry(exc, delay, deadline)
         self._reader = asyncio.create_task(self._read())
+
+    async def _mismatch(self, exc: Exception) -> None:
+        """Stop at once (ReceiverUnreachable) when the attempt failed because one side
+        speaks TLS and the other not: asked of the port (:mod:`transmitter.mismatch`)
+        only after a failure that could be one (a refused port cannot)."""
+        host, port = self.settings.target.receiver_host, self.settings.target.ws_port
+        what = f"the WebSocket receiver at {self.url}"
+        if isinstance(exc, ConnectionRefusedError | InvalidStatus):
+            return
+        if self._tls is None:
+            # A TLS listener closes on the plain-text handshake without a byte.
+            if isinstance(exc, InvalidMessage | ConnectionResetError) and await speaks_tls(
+                host, port
+            ):
+                raise ReceiverUnreachable(plain_to_tls(what)) from exc
+        elif not isinstance(exc, ssl.SSLCertVerificationError) and await answers_plain_http(
+            host, port
+        ):
+            raise ReceiverUnreachable(tls_to_plain(what)) from exc
 
     async def _retry(self, exc: Exception, delay: float, deadline: float) -> float:
         """Sleep before the next attempt (the next delay), or give up at the deadline."""
@@ -325,6 +347,7 @@ class GrpcSender:
                 if self._tls is not None
                 else f" ({_PLAIN_HINT}; {_FULL_HINT})",
                 probe=(self._metadata or ()) if self._tls is not None else None,
+                address=(s.target.receiver_host, s.target.grpc_port),
             )
         except ReceiverUnreachable:
             await self._channel.close(None)
@@ -486,6 +509,7 @@ async def wait_ready(
     what: str,
     hint: str = "",
     probe: tuple[tuple[str, str], ...] | None = None,
+    address: tuple[str, int] | None = None,
 ) -> None:
     """Until ``channel`` is READY (retrying, grpc's backoff) or ``deadline``.
 
@@ -493,7 +517,11 @@ async def wait_ready(
     not None: the call metadata, the token's, so a call that does get through is not
     counted as a stranger's), when the channel falls to TRANSIENT_FAILURE, one call to a
     method nobody serves fetches grpc core's reason, and a TLS failure ends the wait at
-    once (as websockets' does), with that reason.
+    once (as websockets' does), with that reason; a reply in plain text (OpenSSL's
+    WRONG_VERSION_NUMBER) says the receiver does not speak TLS. Nor does a plain-text
+    channel to a TLS listener heal: with ``address`` (the channel's host and port), a
+    plain-text channel's TRANSIENT_FAILURE asks the port whether it speaks TLS
+    (:func:`transmitter.mismatch.speaks_tls`) and ends the wait at once if so.
     """
     while True:
         state = channel.get_state(try_to_connect=True)
@@ -501,8 +529,16 @@ async def wait_ready(
             return
         if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE and probe is not None:
             reason = await _failure_reason(channel, probe)
+            if "WRONG_VERSION_NUMBER" in reason:
+                raise ReceiverUnreachable(tls_to_plain(what))
             if any(word in reason.lower() for word in _TLS_FAILURE):
                 raise ReceiverUnreachable(f"TLS with {what} failed: {_tls_hint(reason)}")
+        elif (
+            state == grpc.ChannelConnectivity.TRANSIENT_FAILURE
+            and address is not None
+            and await speaks_tls(*address)
+        ):
+            raise ReceiverUnreachable(plain_to_tls(what))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break

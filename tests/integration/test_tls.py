@@ -242,11 +242,59 @@ async def test_plain_text_attempts_on_the_grpc_tls_port_do_not_flood_the_log(pki
 
 
 @pytest.mark.parametrize("protocol", ["websocket", "grpc"])
-async def test_a_plain_text_transmitter_is_told_the_receiver_may_speak_tls(
+async def test_a_plain_text_transmitter_pointed_at_tls_stops_at_once(
     secure: LiveReceiver, protocol: str
 ) -> None:
-    settings = secure.transmitter_settings(token=TOKEN, protocols=(protocol,), connect_timeout=1.0)
+    """The TLS listener closes a plain-text attempt without a byte; the transmitter asks
+    the port for a TLS handshake and stops with the reason, not at its 20 s deadline."""
+    settings = secure.transmitter_settings(token=TOKEN, protocols=(protocol,), connect_timeout=20.0)
     provider, _ = memory_tracing()
+    started = time.monotonic()
     with pytest.raises(RunError) as failed:
         await run_comparison(settings, tracing=provider, metrics=TransmitterMetrics())
-    assert "if the receiver serves TLS, set IMGBENCH_TLS" in str(failed.value), failed.value
+    assert time.monotonic() - started < 10  # before: retried until the deadline
+    text = str(failed.value)
+    assert "speaks TLS and this transmitter does not: set IMGBENCH_TLS" in text, text
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "grpc"])
+async def test_a_tls_transmitter_pointed_at_plain_text_stops_at_once(
+    pki: Pki, protocol: str
+) -> None:
+    """Symmetric: the plain listener cannot parse a ClientHello (websockets resets the
+    connection; grpc core answers in HTTP/2, which OpenSSL calls WRONG_VERSION_NUMBER)."""
+    plain = await start_receiver()
+    try:
+        settings = plain.transmitter_settings(
+            tls=True, tls_ca=pki.good.ca, protocols=(protocol,), connect_timeout=20.0
+        )
+        provider, _ = memory_tracing()
+        started = time.monotonic()
+        with pytest.raises(RunError) as failed:
+            await run_comparison(settings, tracing=provider, metrics=TransmitterMetrics())
+        assert time.monotonic() - started < 10  # before (WebSocket): the 20 s deadline
+        text = str(failed.value)
+        assert "does not speak TLS (it answered in plain text): turn TLS off here" in text, text
+    finally:
+        await plain.server.stop(grace=1.0)
+
+
+async def test_a_tls_mismatch_is_one_line_and_exit_1(secure: LiveReceiver) -> None:
+    """The command: one line on stderr naming the setting, exit 1, well before the deadline."""
+    ports = secure.server.ports
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "imgbench.cli", "transmitter", "--receiver-host", "127.0.0.1",
+        "--port", str(ports["websocket"]), "--grpc-port", str(ports["grpc"]),
+        "--http-port", str(ports["http"]), "--connect-timeout", "30", "--images", "1",
+        "--log-level", "error",
+        env={"PATH": "/usr/bin:/bin", "IMGBENCH_TOKEN": TOKEN},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert time.monotonic() - started < 20
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 1, (out, err)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("imgbench: run failed: the WebSocket receiver at ws://"), lines
+    assert "speaks TLS" in lines[0] and "IMGBENCH_TLS" in lines[0], lines
