@@ -24,6 +24,7 @@ from imgbench import __version__, config
 from imgbench.errors import ConfigError, ResultsError, RunError
 from imgbench.observe.logs import configure_logging, get_logger
 from imgbench.runtime import alloc
+from imgbench.security import certs_command
 
 log = get_logger("imgbench")
 #: Exit code when a --threshold fails or report --fail-on-regression finds a
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "transmitter", help="run the transmitter against a running receiver (once, or --serve)"
     )
     config.add_arguments(transmitter, config.TRANSMITTER_OPTIONS)
+    certs_command.add_parser(sub)
     return parser
 
 
@@ -130,7 +132,7 @@ def _output_flags(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command != "report":
+    if args.command not in {"report", "certs"}:
         # Process-wide malloc tuning, once, before any image buffer exists.
         alloc.keep_image_buffers()
     try:
@@ -142,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "netsweep":
             return _netsweep(args)
+        if args.command == "certs":
+            return certs_command.run(args)
         return _compare(args)
     except (ConfigError, ResultsError) as exc:
         sys.stderr.write(f"imgbench: {exc}\n")

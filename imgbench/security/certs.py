@@ -53,7 +53,11 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 class Authority:
     """A throw-away CA; :meth:`issue` signs leaf certificates."""
 
-    def __init__(self, common_name: str = "imgbench throw-away CA") -> None:
+    def __init__(
+        self, common_name: str = "imgbench throw-away CA", *, validity: timedelta = VALIDITY
+    ) -> None:
+        """``validity``: how long from now the CA (and so every leaf) is valid."""
+        self.validity = validity
         self._key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         self._name = _name(common_name)
@@ -64,7 +68,7 @@ class Authority:
             .public_key(self._key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + VALIDITY)
+            .not_valid_after(now + validity)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -91,7 +95,8 @@ class Authority:
         return self._cert.public_bytes(serialization.Encoding.PEM)
 
     def issue(self, hosts: Sequence[str] = (), common_name: str = "imgbench") -> Pem:
-        """A leaf for ``hosts`` plus :data:`LOCAL_NAMES` (DNS names or IP addresses)."""
+        """A leaf for ``hosts`` plus :data:`LOCAL_NAMES` (DNS names or IP addresses),
+        valid as long as the CA."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         sans: list[x509.GeneralName] = []
@@ -107,7 +112,7 @@ class Authority:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + VALIDITY)
+            .not_valid_after(now + self.validity)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
@@ -141,6 +146,8 @@ def write_files(
     paths[0].write_bytes(ca.cert_pem)
     paths[1].write_bytes(leaf.cert)
     fd = os.open(paths[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_CREAT's mode applies to a new file only: an existing key keeps its mode otherwise.
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(leaf.key)
     return TlsFiles(cert=paths[1], key=paths[2], ca=paths[0], client_auth=client_auth)
