@@ -45,8 +45,9 @@ FIXED = {
 #: Host paths: meaningless inside a container, so not passed.
 HOST_PATHS = {"IMGBENCH_IMAGE", "IMGBENCH_OUTPUT", "RECEIVER_SAVE_DIR", "IMGBENCH_TLS_CERT",
               "IMGBENCH_TLS_KEY", "IMGBENCH_TLS_CA", "IMGBENCH_TOKEN_FILE"}  # fmt: skip
-#: TLS is not offered in compose: Prometheus' scrapes and the healthchecks speak plain
-#: HTTP to the services (README "Security"). The token is passed (those stay open).
+#: TLS is not taken from .env: docker-compose.tls.yml (the opt-in TLS variant) sets
+#: IMGBENCH_TLS and the certificate paths inside its volume (tests/stack/test_compose_tls.py);
+#: mutual TLS is not offered there. The token is passed (/healthz and /metrics stay open).
 NO_TLS_IN_COMPOSE = {"IMGBENCH_TLS", "IMGBENCH_TLS_CLIENT_AUTH"}
 #: Read by `imgbench compare` only, which compose does not run.
 COMPARE_ONLY = {"IMGBENCH_EXTERNAL_RECEIVER", "IMGBENCH_LINK", "IMGBENCH_TCP_SLOW_START_AFTER_IDLE",
