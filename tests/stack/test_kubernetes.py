@@ -12,7 +12,9 @@
   dashboard of grafana/dashboards, under the job names they select on.
 * The services start with the manifests' exact command, args and environment
   (loopback addresses and free ports aside), pass their probes, and the Job's
-  comparison succeeds against them.
+  comparison succeeds against them; with the tls overlay too, from certificates
+  ``imgbench certs`` wrote under the Secret's key names (tests/stack/test_kubernetes_tls.py
+  checks the component's wiring).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -41,7 +44,7 @@ from helpers.external_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-OVERLAYS = ("cross-node", "same-node", "monitoring")
+OVERLAYS = ("cross-node", "same-node", "monitoring", "tls")
 #: The Kubernetes version whose API schemas the objects must satisfy.
 KUBERNETES_VERSION = "1.35.0"
 CRDS = DEPLOY / "crds" / "prometheus-operator-v0.93.0"
@@ -370,7 +373,8 @@ def free_ports(count: int) -> list[int]:
 def probe_url(
     objs: list[dict[str, Any]], workload: dict[str, Any], env: dict[str, str], kind: str
 ) -> str:
-    """The probe's URL here: its container port is the value of one setting, remapped."""
+    """The probe's URL here: its container port is the value of one setting, remapped;
+    the scheme is the probe's (HTTP unless it says HTTPS)."""
     (container,) = pod_spec(workload)["containers"]
     http = container[kind]["httpGet"]
     (port,) = [p for p in container["ports"] if p["name"] == http["port"]]
@@ -380,7 +384,8 @@ def probe_url(
         if k.endswith("_PORT") and v == str(port["containerPort"])
     ]
     assert holders, f"no setting holds port {port['containerPort']}: the probe would miss"
-    return f"http://127.0.0.1:{env[holders[0]]}{http['path']}"
+    scheme = http.get("scheme", "HTTP").lower()
+    return f"{scheme}://127.0.0.1:{env[holders[0]]}{http['path']}"
 
 
 @pytest.fixture
@@ -391,11 +396,72 @@ def local_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
+def secret_files(directory: Path, local_env: dict[str, str]) -> Path:
+    """The Secret imgbench-tls as the pods see it: ``imgbench certs`` output under the
+    key names of a kubernetes.io/tls Secret (README "On Kubernetes", TLS)."""
+    made = subprocess.run(
+        ["imgbench", "certs", "--out", str(directory / "made"),
+         "--hosts", "imgbench-receiver,imgbench-transmitter"],
+        env=local_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    secret = directory / "secret"
+    secret.mkdir()
+    for source, key in (("cert.pem", "tls.crt"), ("key.pem", "tls.key"), ("ca.pem", "ca.crt")):
+        (secret / key).write_bytes((directory / "made" / source).read_bytes())
+    return secret
+
+
+def scrape_as_monitored(monitor: dict[str, Any], port: int, ca: Path) -> int:
+    """The status of a GET of the ServiceMonitor's path on 127.0.0.1:``port``, over TLS
+    as its endpoint says (scheme, CA, serverName, minVersion)."""
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    tls = endpoint["tlsConfig"]
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.minimum_version = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}[
+        tls["minVersion"]
+    ]
+    host = tls["serverName"]
+    request = f"GET {endpoint['path']} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname=host) as conn,
+    ):
+        conn.sendall(request.encode())
+        return int(conn.recv(64).split()[1])
+
+
+@pytest.mark.parametrize("overlay", ["cross-node", "tls"])
 def test_services_start_as_the_manifests_say(
-    rendered: dict[str, list[dict[str, Any]]], tmp_path: Path, local_env: dict[str, str]
+    rendered: dict[str, list[dict[str, Any]]],
+    tmp_path: Path,
+    local_env: dict[str, str],
+    overlay: str,
 ) -> None:
-    objs = rendered["cross-node"]
+    objs = rendered[overlay]
     ws, grpc, http, api = free_ports(4)
+    context = None
+    remap_dirs: dict[str, str] = {}
+    if overlay == "tls":
+        secret = secret_files(tmp_path, local_env)
+        (mount,) = {
+            m["mountPath"]
+            for o in objs
+            if o["kind"] in WORKLOADS
+            for m in pod_spec(o)["containers"][0]["volumeMounts"]
+            if m["name"] == "tls"
+        }
+        remap_dirs[mount] = str(secret)
+        # Stricter than the kubelet, which does not verify a probe's certificate.
+        context = ssl.create_default_context(cafile=str(secret / "ca.crt"))
+
+    def repath(value: str) -> str:
+        for inside, here in remap_dirs.items():
+            if value.startswith(f"{inside}/"):
+                return here + value[len(inside) :]
+        return value
+
     remap = {
         "8765": str(ws),
         "50051": str(grpc),
@@ -412,7 +478,7 @@ def test_services_start_as_the_manifests_say(
         workload: dict[str, Any], extra: dict[str, str]
     ) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
         (container,) = pod_spec(workload)["containers"]
-        env = {k: remap.get(v, v) for k, v in env_of(objs, workload).items()}
+        env = {k: repath(remap.get(v, v)) for k, v in env_of(objs, workload).items()}
         env.update(extra)
         name = workload["metadata"]["name"]
         log = (tmp_path / f"{name}.log").open("wb")
@@ -431,7 +497,7 @@ def test_services_start_as_the_manifests_say(
         while True:
             assert proc.poll() is None, (tmp_path / f"{name}.log").read_text()
             try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
+                with urllib.request.urlopen(url, timeout=2, context=context) as resp:
                     if resp.status == 200:
                         return
             except OSError:
@@ -449,6 +515,13 @@ def test_services_start_as_the_manifests_say(
         proc, env = start(service, {**quick, "RUN_INTERVAL_SECONDS": "0"})
         for kind in ("readinessProbe", "livenessProbe"):
             healthy(proc, probe_url(objs, service, env, kind), "imgbench-transmitter")
+
+        if overlay == "tls":
+            # What the Prometheus Operator makes of each ServiceMonitor: https, the CA
+            # from the Secret, the serverName as the expected host name, its minVersion.
+            for name, port in (("imgbench-receiver", http), ("imgbench-transmitter", api)):
+                monitor = find(objs, "ServiceMonitor", name)
+                assert scrape_as_monitored(monitor, port, secret / "ca.crt") == 200, name
 
         job = find(objs, "Job", "imgbench-compare")
         proc, _ = start(job, quick)
