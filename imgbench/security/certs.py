@@ -57,7 +57,6 @@ class Authority:
         self, common_name: str = "imgbench throw-away CA", *, validity: timedelta = VALIDITY
     ) -> None:
         """``validity``: how long from now the CA (and so every leaf) is valid."""
-        self.validity = validity
         self._key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         self._name = _name(common_name)
@@ -96,7 +95,7 @@ class Authority:
 
     def issue(self, hosts: Sequence[str] = (), common_name: str = "imgbench") -> Pem:
         """A leaf for ``hosts`` plus :data:`LOCAL_NAMES` (DNS names or IP addresses),
-        valid as long as the CA."""
+        valid until the CA expires (never beyond it)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         sans: list[x509.GeneralName] = []
@@ -112,7 +111,7 @@ class Authority:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + self.validity)
+            .not_valid_after(self._cert.not_valid_after_utc)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
