@@ -12,17 +12,19 @@
   dashboard of grafana/dashboards, under the job names they select on.
 * The services start with the manifests' exact command, args and environment
   (loopback addresses and free ports aside), pass their probes, and the Job's
-  comparison succeeds against them; with the tls overlay too, from certificates
-  ``imgbench certs`` wrote under the Secret's key names (tests/stack/test_kubernetes_tls.py
-  checks the component's wiring).
+  comparison succeeds against them; with the tls overlay too, from the Secret the
+  README's commands make (``imgbench certs``, ``kubectl create secret --dry-run``);
+  tests/stack/test_kubernetes_tls.py checks the component's wiring.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
 import re
+import shlex
 import socket
 import ssl
 import subprocess
@@ -396,19 +398,41 @@ def local_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
+def readme_secret_commands() -> list[list[str]]:
+    """The ``imgbench certs`` and ``kubectl ... create secret`` commands of README
+    "On Kubernetes", TLS (continuation lines joined)."""
+    section = (ROOT / "README.md").read_text().split("\n## On Kubernetes\n", 1)[1]
+    block = section.split("\n### TLS\n", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = block.replace("\\\n", " ").splitlines()
+    wanted = ("imgbench certs ", "kubectl -n imgbench create secret ")
+    commands = [shlex.split(line) for line in lines if line.startswith(wanted)]
+    assert [c[:2] for c in commands] == [["imgbench", "certs"], ["kubectl", "-n"]], lines
+    return commands
+
+
 def secret_files(directory: Path, local_env: dict[str, str]) -> Path:
-    """The Secret imgbench-tls as the pods see it: ``imgbench certs`` output under the
-    key names of a kubernetes.io/tls Secret (README "On Kubernetes", TLS)."""
-    made = subprocess.run(
-        ["imgbench", "certs", "--out", str(directory / "made"),
-         "--hosts", "imgbench-receiver,imgbench-transmitter"],
-        env=local_env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    """The Secret imgbench-tls as the pods see it, made by the README's own commands
+    (``imgbench certs``, then ``kubectl create secret`` with ``--dry-run=client``): the
+    Secret validated, its keys written as files, as the kubelet mounts them."""
+    certs, secret_cmd = readme_secret_commands()
+    made = subprocess.run(certs, cwd=directory, env=local_env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
     assert made.returncode == 0, made.stderr
+    kubectl = require_tool("kubectl")
+    proc = subprocess.run(
+        [kubectl, *secret_cmd[1:], "--dry-run=client", "-o", "yaml"],
+        cwd=directory, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    obj = yaml.safe_load(proc.stdout)
+    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    assert (obj["kind"], obj["type"]) == ("Secret", "kubernetes.io/tls")
+    assert (obj["metadata"]["name"], obj["metadata"]["namespace"]) == ("imgbench-tls", "imgbench")
+    assert set(obj["data"]) == {"tls.crt", "tls.key", "ca.crt"}
     secret = directory / "secret"
     secret.mkdir()
-    for source, key in (("cert.pem", "tls.crt"), ("key.pem", "tls.key"), ("ca.pem", "ca.crt")):
-        (secret / key).write_bytes((directory / "made" / source).read_bytes())
+    for key, value in obj["data"].items():
+        (secret / key).write_bytes(base64.b64decode(value))
     return secret
 
 
