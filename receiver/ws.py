@@ -1,8 +1,9 @@
 """WebSocket adapter: one binary message in, one binary Ack frame out.
 
-A message may arrive fragmented (the transmitter sends large images as
-continuation frames); websockets reassembles it, and the receive-complete
-stamp is taken when the last fragment is in, as for a single frame.
+The transmitter sends each message as one frame, as bare websockets does; a
+fragmented message (another client may send one) is reassembled by websockets,
+and the receive-complete stamp is taken when the last fragment is in, as for a
+single frame.
 
 Endpoints: ``/v1/images`` (binary mode: ImageMessage bytes) and
 ``/v1/images/json`` (json mode: the same fields with base64 data in a text

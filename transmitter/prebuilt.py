@@ -1,4 +1,4 @@
-"""ImageMessage bytes for gRPC without copying the image on every send.
+"""ImageMessage bytes as one ``bytes`` object without copying the image on every send.
 
 grpcio (1.85) takes a request only as one ``bytes`` object (``AioCall.unary_unary(bytes
 request, ...)``, ``send_serialized_message(bytes message)``) and copies it into a
@@ -15,6 +15,10 @@ rewritten before each send, in place. The slot always has the same size: the
 header is followed by an unknown length-delimited field (number
 :data:`PAD_FIELD`) that pads it, which protobuf parsers skip (proto3 keeps it as
 an unknown field). The receiver's decoder finds field 15 wherever it is.
+
+WebSocket senders use the same buffers: websockets sends a ``bytes`` message as one
+frame (masking copies it, as for bare websockets), so the harness's frame is the
+bare library's frame, built without a per-send copy of the image.
 
 Writing into a ``bytes`` object is only safe while nothing else holds it: a
 buffer is reused only when its reference count shows that grpcio, a queue or a
@@ -107,3 +111,32 @@ class PrebuiltImage:
         while len(self._pool) < min(self._spares, POOL):
             self._pool.append(self._fresh(header))
         return buf
+
+
+class OneBuffer:
+    """A sender's ImageMessages as one ``bytes`` object each, the image laid out once.
+
+    ``message(head, data)`` takes :func:`imgbench.wire.encode_image_parts`' pair (``head``
+    ends with data's tag and length) and returns a message equal, field for field, to
+    ``head + data``: a :class:`PrebuiltImage` of ``data`` (rebuilt when the image
+    changes) with only the header rewritten. It falls back to joining (one copy) when
+    there is no data, the header does not fit the slot, or the padded message would
+    exceed ``limit`` (bytes: the message limit). ``spares``: buffers built ahead
+    (a gRPC stream's request iterator holds the previous message until the next one
+    is queued: 2 there, 1 elsewhere).
+    """
+
+    def __init__(self, limit: int, spares: int = 1) -> None:
+        self.limit = limit
+        self.spares = spares
+        self.prebuilt: PrebuiltImage | None = None
+
+    def message(self, head: bytes, data: bytes) -> bytes:
+        if data:
+            if self.prebuilt is None or self.prebuilt.data is not data:
+                self.prebuilt = PrebuiltImage(data, spares=self.spares)
+            if self.prebuilt.size <= self.limit:
+                built = self.prebuilt.message(head[: -1 - len(varint(len(data)))])
+                if built is not None:
+                    return built
+        return b"".join((head, data))

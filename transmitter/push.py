@@ -55,8 +55,7 @@ from imgbench.wire.names import (
     SUBSCRIBE_METHOD,
     WS_PUSH_PATH,
 )
-from imgbench.wire.protowire import varint
-from transmitter.prebuilt import PrebuiltImage
+from transmitter.prebuilt import OneBuffer
 from transmitter.senders import (
     ACK_LIMIT,
     Payload,
@@ -197,6 +196,7 @@ class PushWebSocketSender:
         self._connected: asyncio.Future[None] | None = None
         self._acks = _OrderedAcks()
         self._lock = asyncio.Lock()
+        self._buffers = OneBuffer(settings.transport.max_message_bytes)
 
     async def connect(self, deadline: float, traceparent: str) -> None:
         s = self.settings
@@ -258,7 +258,9 @@ class PushWebSocketSender:
 
     async def send(self, payload: Payload) -> bytes:
         assert self._conn is not None, "connect() first"
-        return await send_ws_acked(self._conn, self._lock, self._acks, payload, "subscriber")
+        return await send_ws_acked(
+            self._conn, self._lock, self._acks, payload, "subscriber", self._buffers
+        )
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -294,7 +296,8 @@ class PushGrpcSender:
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._acks = _OrderedAcks()
         self._ended: asyncio.Event | None = None
-        self._prebuilt: PrebuiltImage | None = None
+        #: The stream's generator still holds the previous message: two buffers.
+        self._buffers = OneBuffer(settings.transport.max_message_bytes, spares=2)
 
     async def connect(self, deadline: float, traceparent: str) -> None:
         s = self.settings
@@ -381,23 +384,11 @@ class PushGrpcSender:
         if self._ended is None or self._ended.is_set():
             raise ImageLost("gRPC push stream is closed")
         if isinstance(payload, tuple):
-            payload = self._one_buffer(*payload)
+            payload = self._buffers.message(*payload)
         assert isinstance(payload, bytes)
         fut = self._acks.expect()
         self._queue.put_nowait(payload)
         return await fut
-
-    def _one_buffer(self, head: bytes, data: bytes) -> bytes:
-        """The ImageMessage without copying ``data`` per send (as :class:`GrpcSender`)."""
-        if data:
-            if self._prebuilt is None or self._prebuilt.data is not data:
-                # The stream's generator still holds the previous message.
-                self._prebuilt = PrebuiltImage(data, spares=2)
-            if self._prebuilt.size <= self.settings.transport.max_message_bytes:
-                message = self._prebuilt.message(head[: -1 - len(varint(len(data)))])
-                if message is not None:
-                    return message
-        return b"".join((head, data))
 
     async def ready(self, deadline: float) -> None:
         """Nothing to do: the Subscribe stream is a call in progress for the whole run."""

@@ -30,7 +30,7 @@ async def test_grpc_reuses_the_prebuilt_message_and_every_checksum_holds(
     # Every image acknowledged with a verified checksum (the harness raises otherwise).
     assert len(run.samples) == 6
     assert all(s.checksum_ok and s.image_bytes == len(data) for s in run.samples)
-    prebuilt = sender._prebuilt
+    prebuilt = sender._buffers.prebuilt
     assert prebuilt is not None and prebuilt.data is data
     # Sent one after the other, the buffers built at the first (warm-up) send
     # serve every image: one for unary calls, two for a stream.
