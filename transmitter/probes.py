@@ -58,6 +58,21 @@ class ClockProber:
     _estimated: tuple[RunClock | None, str] | None = None
 
     @property
+    def shared(self) -> bool:
+        """Whether the groups so far show one clock (same boot id, every group's offset
+        within its bound of zero: :func:`~imgbench.measure.clock.shared_clock`).
+
+        The harness then sends no group in the pauses: on a shared clock the figures
+        are not corrected, so those groups could not change them, and their work
+        (about 0.4 ms of CPU per probe, both sides together, up to 8 per pause: README
+        "Performance") ran between the
+        timed windows on a machine the windows share. The group after the last image
+        still checks the clock again.
+        """
+        run_clock, _ = self.estimate()
+        return run_clock is not None and run_clock.shared
+
+    @property
     def typical_ns(self) -> int:
         """Median round trip of the most recent group (0 before any): the expected cost
         of one more probe (the first exchange of a connection is often slower)."""

@@ -1,14 +1,21 @@
 """The harness: drives any :class:`~transmitter.senders.Sender` the same way.
 
 Per protocol run: connect (not timed), send the warm-up images, then the
-measured images on the configured schedule, then close. Encoding happens
-after the send-start timestamp on every transport alike, so its cost counts
-the same everywhere (and the json mode's base64 cost is visible).
+measured images on the configured schedule, then close. The timed window
+(send-start stamp to the receiver's receive-complete) holds as little as
+measuring allows, the same on every transport: in the binary modes (one
+ImageMessage per image) the header is serialised before the stamp but for the
+send time, which is written into the message just after it
+(:class:`imgbench.wire.HeadTemplate`); the json and chunked modes serialise
+the whole message after it (:data:`WHOLE_MESSAGE_MODES`: the json mode's base64
+cost is what it shows).
 
 Clock probes (:mod:`transmitter.probes`): a group before the first measured
 image (after the warm-up), one in each pause between images when it fits in
 the first half of the pause (right after the Ack, so the rest of the pause
-stays idle; never inside a timed window), and one after the last image; the
+stays idle; never inside a timed window) unless the groups so far found the
+clocks shared (then the pauses stay empty: their groups could not change the
+figures), and one after the last image; the
 run's samples are then corrected with the estimate (unchanged on a shared
 clock) and ``ProtocolRun.clock`` says which.
 
@@ -31,7 +38,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, NoReturn
 
 import structlog
 from opentelemetry import trace
@@ -61,6 +68,10 @@ from transmitter.senders import (
 )
 
 log = get_logger("transmitter")
+#: Modes whose message is serialised whole after the send-start stamp: the json mode's
+#: base64 encoding (what that mode shows) and the chunked mode's pieces count in its
+#: figures. The other modes send one ImageMessage whose header is built before it.
+WHOLE_MESSAGE_MODES: Final = frozenset({"json", "chunked"})
 Progress = Callable[[str, int], None]
 
 
@@ -210,9 +221,10 @@ class Harness:
             samples = []
             for i in range(work.images):
                 if i:
-                    # The pause: probes first (right after the Ack), within its first half.
+                    # The pause: probes first (right after the Ack), within its first half;
+                    # none once the clocks are known to be one (ClockProber.shared).
                     pause_start = time.monotonic()
-                    if work.delay > 0:
+                    if work.delay > 0 and not prober.shared:
                         await prober.group(budget_s=work.delay / 2)
                     await asyncio.sleep(max(0.0, work.delay - (time.monotonic() - pause_start)))
                 samples.append(await self._send(sender, image, key, i))
@@ -273,7 +285,11 @@ class Harness:
                 links=[Link(key.run_span)] if key.run_span is not None else None,
             ) as span,
         ):
-            send_ns = time.monotonic_ns()
+            # Everything that does not need the send-start stamp is done before it: the
+            # metadata, and in the binary modes (one ImageMessage per image) the header
+            # serialised but for the send time; the window holds writing the send time
+            # into the message and the transport's send, as close to the bare library's
+            # as measuring allows (README "What each figure means").
             meta = ImageMeta(
                 run_id=key.run_id,
                 repetition=key.repetition,
@@ -281,7 +297,7 @@ class Harness:
                 mode=mode,
                 sequence=sequence,
                 total=work.images,
-                send_time_ns=send_ns,
+                send_time_ns=0,  # the stamp, set below
                 clock=Clock.CLOCK_MONOTONIC,
                 content_type=image.content_type,
                 sha256=image.sha256,
@@ -289,25 +305,22 @@ class Harness:
                 warmup=warmup,
                 scheduled_time_ns=scheduled_ns,
             )
-            payload: Payload
-            if mode == "json":
-                payload = wire.encode_json_image(meta, image.data)
-            elif mode == "chunked":
-                payload = wire.encode_chunks(meta, image.data, work.chunk_bytes)
-            else:
-                payload = wire.encode_image_parts(meta, image.data)
-            message_bytes = payload_size(payload)
-            if largest_message(payload) > s.transport.max_message_bytes:
-                self.metrics.errors.labels(protocol, "rejected").inc()
-                hint = " (IMGBENCH_GRPC_MODE=chunked sends it in parts)" if mode == "unary" else ""
-                raise RunError(
-                    f"{protocol}/{mode}: a {largest_message(payload)}-byte message exceeds"
-                    f" IMGBENCH_MAX_MESSAGE_BYTES={s.transport.max_message_bytes}{hint}"
-                )
+            whole = mode in WHOLE_MESSAGE_MODES
+            template = None if whole else wire.HeadTemplate.of(meta, image.data)
             try:
                 # asyncio.timeout, not wait_for: wait_for wraps the send in a new Task
                 # that starts only on a later loop iteration, inside the timed window.
+                # Entered before the stamp: its set-up is not in the window either.
                 async with asyncio.timeout(work.image_timeout):
+                    send_ns = time.monotonic_ns()
+                    payload: Payload
+                    if template is not None:
+                        payload = template.parts(send_ns, image.data)
+                    else:
+                        payload = self._whole_message(mode, meta, send_ns, image.data)
+                    message_bytes = payload_size(payload)
+                    if largest_message(payload) > s.transport.max_message_bytes:
+                        self._too_large(protocol, mode, largest_message(payload))
                     raw_ack = await sender.send(payload)
             except TimeoutError as exc:
                 self.metrics.errors.labels(protocol, "timeout").inc()
@@ -365,6 +378,21 @@ class Harness:
                     round_trip_s=sample.round_trip_s,
                 )
             return sample
+
+    def _whole_message(self, mode: str, meta: ImageMeta, send_ns: int, data: bytes) -> Payload:
+        """A json or chunked mode's message(s), serialised whole after the stamp."""
+        meta = dataclasses.replace(meta, send_time_ns=send_ns)
+        if mode == "json":
+            return wire.encode_json_image(meta, data)
+        return wire.encode_chunks(meta, data, self.settings.workload.chunk_bytes)
+
+    def _too_large(self, protocol: str, mode: str, size: int) -> NoReturn:
+        self.metrics.errors.labels(protocol, "rejected").inc()
+        hint = " (IMGBENCH_GRPC_MODE=chunked sends it in parts)" if mode == "unary" else ""
+        raise RunError(
+            f"{protocol}/{mode}: a {size}-byte message exceeds"
+            f" IMGBENCH_MAX_MESSAGE_BYTES={self.settings.transport.max_message_bytes}{hint}"
+        )
 
     def _span(
         self,

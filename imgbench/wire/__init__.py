@@ -20,7 +20,13 @@ from __future__ import annotations
 from imgbench.v1.imgbench_pb2 import Ack, Clock, ImageMessage
 from imgbench.wire.ack import decode_ack, encode_ack
 from imgbench.wire.chunks import ChunkAssembler, encode_chunks
-from imgbench.wire.image import decode_image, digest, encode_image, encode_image_parts
+from imgbench.wire.image import (
+    HeadTemplate,
+    decode_image,
+    digest,
+    encode_image,
+    encode_image_parts,
+)
 from imgbench.wire.json_image import decode_json_image, encode_json_image
 from imgbench.wire.meta import MODES, PROTOCOLS, Exchange, ImageMeta, ProbeInfo
 from imgbench.wire.probe import (
@@ -38,6 +44,7 @@ __all__ = [
     "ChunkAssembler",
     "Clock",
     "Exchange",
+    "HeadTemplate",
     "ImageMessage",
     "ImageMeta",
     "ProbeInfo",

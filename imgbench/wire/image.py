@@ -8,6 +8,7 @@ what base64-in-JSON costs). Decoding validates every field a receiver relies on
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Final
 
@@ -19,7 +20,7 @@ from imgbench.wire.meta import ImageMeta, from_message, to_message
 from imgbench.wire.protowire import split_data, varint
 from imgbench.wire.validation import validate
 
-__all__ = ["decode_image", "digest", "encode_image", "encode_image_parts"]
+__all__ = ["HeadTemplate", "decode_image", "digest", "encode_image", "encode_image_parts"]
 
 
 def digest(data: bytes | memoryview) -> bytes:
@@ -29,6 +30,8 @@ def digest(data: bytes | memoryview) -> bytes:
 
 #: Tag of ``ImageMessage.data`` (field 15, wire type 2 = length-delimited).
 _DATA_TAG: Final = bytes([15 << 3 | 2])
+#: Tag of ``ImageMessage.send_time_ns`` (field 5, wire type 0 = varint).
+_SEND_TIME_TAG: Final = bytes([5 << 3 | 0])
 
 
 def encode_image(meta: ImageMeta, data: bytes) -> bytes:
@@ -49,6 +52,37 @@ def encode_image_parts(meta: ImageMeta, data: bytes) -> tuple[bytes, bytes]:
     if not data:
         return head, b""  # proto3 leaves an empty bytes field out
     return head + _DATA_TAG + varint(len(data)), data
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HeadTemplate:
+    """One send's ImageMessage header, serialised before its send time is known.
+
+    The transmitter builds it before reading the send-start stamp, so that the
+    timed window holds only what needs the stamp: :meth:`parts` appends the send
+    time (field 5) and data's tag and length to ``fields`` (every other field of
+    ``meta``, serialised by protobuf), a few bytes. The result is the message of
+    :func:`encode_image_parts` for ``meta`` with that send time, with field 5 after
+    the others instead of in number order: protobuf parsers accept fields in any
+    order, so it decodes to the same message (tested field for field).
+    """
+
+    fields: bytes
+    data_key: bytes
+
+    @classmethod
+    def of(cls, meta: ImageMeta, data: bytes) -> HeadTemplate:
+        """The template of ``meta`` (its ``send_time_ns`` is ignored) and ``data``."""
+        # proto3 leaves a zero field out: every field but the send time.
+        fields = to_message(dataclasses.replace(meta, send_time_ns=0)).SerializeToString()
+        return cls(fields, _DATA_TAG + varint(len(data)) if data else b"")
+
+    def parts(self, send_time_ns: int, data: bytes) -> tuple[bytes, bytes]:
+        """``(head, data)`` as :func:`encode_image_parts` returns them; ``send_time_ns`` >= 0."""
+        if send_time_ns < 0:
+            raise ValueError("a send time is never negative")
+        sent = _SEND_TIME_TAG + varint(send_time_ns) if send_time_ns else b""
+        return self.fields + sent + self.data_key, data
 
 
 def decode_image(

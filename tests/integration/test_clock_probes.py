@@ -214,7 +214,7 @@ async def test_images_on_the_json_endpoint_must_be_text(live_receiver: LiveRecei
     [("websocket", {}), ("websocket", {"ws_mode": "json"}), ("grpc", {}),
      ("grpc", {"grpc_mode": "stream"}), ("grpc", {"grpc_mode": "chunked"})],
 )  # fmt: skip
-async def test_a_run_probes_before_between_and_after_and_finds_the_clock_shared(
+async def test_a_run_probes_before_and_after_and_finds_the_clock_shared(
     live_receiver: LiveReceiver, protocol: str, overrides: dict[str, object]
 ) -> None:
     settings = live_receiver.transmitter_settings(images=3, delay=0.2, **overrides)
@@ -226,13 +226,10 @@ async def test_a_run_probes_before_between_and_after_and_finds_the_clock_shared(
     )
     clock = run.clock
     assert clock["status"] == "shared", clock
-    # Before the first image, in the pauses (loopback probes fit in 100 ms), after the
-    # last; a stall on this shared machine may make one pause skip its group, not both.
-    assert len(clock["groups"]) in (3, 4), clock
-    counts = [g["n_probes"] for g in clock["groups"]]
-    # Full groups before and after; in a pause as many as fit (a stall on this shared
-    # machine may cut one short, never to zero on loopback with 100 ms to spare).
-    assert counts[0] == counts[-1] == PROBES_PER_GROUP and min(counts) >= 1, counts
+    # Full groups before the first image and after the last. None in the pauses
+    # (100 ms each, room for a group): the first group found one clock, and on a
+    # shared clock a pause's group could not change the figures (ClockProber.shared).
+    assert [g["n_probes"] for g in clock["groups"]] == [PROBES_PER_GROUP] * 2, clock
     assert abs(clock["offset_ns"]) <= clock["bound_ns"] < 50_000_000
     # Shared clock: today's exact figures, nothing corrected.
     assert all(s.transmission_ns is None and s.bound_ns == 0 for s in run.samples)
@@ -241,6 +238,27 @@ async def test_a_run_probes_before_between_and_after_and_finds_the_clock_shared(
     assert record["clock"]["status"] == "shared"
     assert record["clock"]["n_probes"] == clock["n_probes"]
     assert record["clock"]["offset_ns"] == clock["offset_ns"]
+
+
+async def test_a_clock_not_known_to_be_shared_is_probed_in_every_pause(
+    live_receiver: LiveReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another boot id (as from another host): the clocks are not known to be one, so
+    each pause gets its group, as many probes as fit in its first half."""
+    monkeypatch.setattr("transmitter.probes.boot_id", lambda: "another-host-boot-id")
+    settings = live_receiver.transmitter_settings(images=3, delay=0.2)
+    image = Image("x", b"x" * 50_000, wire.digest(b"x" * 50_000), "image/png")
+    run = await make_transmitter(settings).harness.run_protocol(
+        make_sender("websocket", settings, None), image, "other-boot"
+    )
+    assert run.clock["status"] == "corrected", run.clock
+    # Before the first image, in the pauses (loopback probes fit in 100 ms), after the
+    # last; a stall on this shared machine may make one pause skip its group, not both.
+    counts = [g["n_probes"] for g in run.clock["groups"]]
+    assert len(counts) in (3, 4), counts
+    # Full groups before and after; in a pause as many as fit (a stall on this shared
+    # machine may cut one short, never to zero on loopback with 100 ms to spare).
+    assert counts[0] == counts[-1] == PROBES_PER_GROUP and min(counts) >= 1, counts
 
 
 async def test_no_pause_no_probe_between_images(live_receiver: LiveReceiver) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 EXPORTS = {
     "imgbench.wire": [
-        "MODES", "PROTOCOLS", "Ack", "ChunkAssembler", "Clock", "Exchange", "ImageMessage",
+        "MODES", "PROTOCOLS", "Ack", "ChunkAssembler", "Clock", "Exchange", "HeadTemplate",
+        "ImageMessage",
         "ImageMeta", "ProbeInfo", "ProbeReply", "decode_ack", "decode_image",
         "decode_json_image", "decode_probe_reply", "digest", "encode_ack", "encode_probe",
         "encode_probe_reply",

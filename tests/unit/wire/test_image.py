@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 
 import pytest
@@ -37,6 +38,32 @@ def test_parts_join_to_what_protobuf_serializes(size: int) -> None:
         reference, max_bytes=len(reference), protocol="websocket", mode="binary"
     )
     assert (decoded, payload) == (meta, data)
+
+
+@pytest.mark.parametrize("send_time_ns", [1, 127, 128, 2**35 + 3, 2**63 - 1])
+@pytest.mark.parametrize("size", [0, 1, 128, 3 * 2**20 + 5])
+def test_head_template_is_the_same_message_with_the_send_time_written_last(
+    size: int, send_time_ns: int
+) -> None:
+    """Built before the stamp, the send time appended after it: the same fields."""
+    data = os.urandom(size)
+    meta = full_image_meta(send_time_ns=send_time_ns, warmup=size % 2 == 0)
+    # The template ignores the metadata's own send time: only the one given counts.
+    template = wire.HeadTemplate.of(dataclasses.replace(meta, send_time_ns=12345), data)
+    head, body = template.parts(send_time_ns, data)
+    assert body is data  # not copied
+    raw = head + body
+    assert len(raw) == len(wire.encode_image(meta, data))
+    assert ImageMessage.FromString(raw) == ImageMessage.FromString(wire.encode_image(meta, data))
+    decoded, payload = wire.decode_image(
+        raw, max_bytes=len(raw), protocol="websocket", mode="binary"
+    )
+    assert (decoded, payload) == (meta, data)
+
+
+def test_head_template_refuses_a_negative_send_time() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        wire.HeadTemplate.of(full_image_meta(), b"x").parts(-1, b"x")
 
 
 def test_the_payload_is_not_copied() -> None:
