@@ -11,10 +11,10 @@ messages in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Final, Protocol
 
 import grpc
@@ -300,6 +300,7 @@ class GrpcSender:
         self._metadata = guards.metadata(settings.security.token) or None
         self._channel: grpc.aio.Channel | None = None
         self._stream: _GrpcStream | None = None
+        self._unary: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] | None = None
         #: Reused only once nothing holds it: a stream's request iterator holds the
         #: previous message until the next one is queued.
         self._buffers = OneBuffer(
@@ -342,6 +343,8 @@ class GrpcSender:
         except ReceiverUnreachable:
             await self._channel.close(None)
             raise
+        # Made once per connection, as the bare pair does: not inside each timed window.
+        self._unary = self._channel.unary_unary(SEND, None, None)
         if self.mode == "stream":
             self._stream = _GrpcStream(self._channel, self._metadata)
 
@@ -371,9 +374,9 @@ class GrpcSender:
         assert isinstance(payload, bytes)
         if self._stream is not None:
             return await self._stream.send(payload)
-        call = self._channel.unary_unary(SEND, None, None)
+        assert self._unary is not None
         try:
-            ack: bytes = await call(
+            ack: bytes = await self._unary(
                 payload, timeout=self.settings.workload.image_timeout, metadata=self._metadata
             )
         except grpc.aio.AioRpcError as exc:
@@ -398,21 +401,17 @@ class GrpcSender:
 
 
 class _GrpcStream:
-    """One bidirectional stream per run, fed from a queue (no ``call.write``)."""
+    """One bidirectional stream per run: each message written with ``call.write`` (as the
+    bare grpcio pair writes it, from the sending task, under a lock so that concurrent
+    sends of a burst take turns), acks read by a task of their own."""
 
     def __init__(
         self, channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...] | None
     ) -> None:
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._acks = _OrderedAcks()
-        self._call = channel.stream_stream(SEND_STREAM, None, None)(
-            self._requests(), metadata=metadata
-        )
+        self._lock = asyncio.Lock()
+        self._call = channel.stream_stream(SEND_STREAM, None, None)(metadata=metadata)  # type: ignore[call-arg]  # write()/read() style
         self._reader = asyncio.create_task(self._read())
-
-    async def _requests(self) -> AsyncIterator[bytes]:
-        while (item := await self._queue.get()) is not None:
-            yield item
 
     async def _read(self) -> None:
         try:
@@ -428,12 +427,22 @@ class _GrpcStream:
     async def send(self, payload: bytes) -> bytes:
         if self._reader.done():
             raise ImageLost("gRPC stream is closed")
-        fut = self._acks.expect()
-        self._queue.put_nowait(payload)
+        async with self._lock:
+            fut = self._acks.expect()
+            try:
+                await self._call.write(payload)
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                # The call has ended: its reader fails every waiting ack with the
+                # call's status (a refusal such as UNAUTHENTICATED, or a loss).
+                await asyncio.wait({self._reader}, timeout=10)
+                if not fut.done():
+                    fut.set_exception(ImageLost("gRPC stream ended while sending"))
         return await fut
 
     async def close(self) -> None:
-        self._queue.put_nowait(None)
+        async with self._lock:
+            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                await self._call.done_writing()
         try:
             await asyncio.wait_for(self._reader, 10)
         except TimeoutError:
