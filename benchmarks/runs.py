@@ -34,11 +34,11 @@ from imgbench.config.settings import TargetSettings, TransmitterSettings
 from imgbench.measure.results import NS, ProtocolRun, Sample
 from imgbench.observe.metrics import TransmitterMetrics
 from imgbench.runtime import resources
-from imgbench.wire import digest
+from imgbench.wire import HeadTemplate, digest
 from transmitter.compare import local_receiver
 from transmitter.image import Image
 from transmitter.runner import Harness, new_run_id
-from transmitter.senders import GrpcSender, make_sender
+from transmitter.senders import GrpcSender, Payload, make_sender
 
 #: The imgbench modes measured, as (protocol, mode) and their label.
 HARNESS_MODES = {
@@ -141,6 +141,9 @@ class _JoiningGrpcSender(GrpcSender):
 
     def _one_buffer(self, head: bytes, data: bytes) -> bytes:
         return b"".join((head, data))
+
+    def prepare(self, template: HeadTemplate, data: bytes) -> Callable[[int], Payload]:
+        return lambda send_ns: b"".join(template.parts(send_ns, data))
 
 
 async def harness_run(

@@ -29,8 +29,11 @@ from __future__ import annotations
 
 import ctypes
 import sys
+import time
+from collections.abc import Callable
 from typing import Final
 
+from imgbench.wire import HeadTemplate
 from imgbench.wire.protowire import varint
 
 #: Tag of ImageMessage.data (field 15, wire type 2).
@@ -80,8 +83,12 @@ class PrebuiltImage:
         self.data = data
         self._spares = spares
         self._prefix = DATA_TAG + varint(len(data))
+        #: Length of data's tag and length, which end an encode_image_parts head.
+        self.key_bytes = len(self._prefix)
         self._offset = len(self._prefix) + len(data)
         self._pool: list[bytes] = []
+        #: Where each pooled buffer's header slot is (bytes objects never move).
+        self._slots: list[int] = []
         #: Messages built with a copy of the image (the rest were rewritten in place).
         self.builds = 0
 
@@ -90,27 +97,62 @@ class PrebuiltImage:
         """Bytes of every message this image produces."""
         return self._offset + SLOT
 
-    def _fresh(self, header: bytes) -> bytes:
+    def _fresh(self, slot: bytes) -> bytes:
         self.builds += 1
-        return b"".join((self._prefix, self.data, header, padding(SLOT - len(header))))
+        return b"".join((self._prefix, self.data, slot))
+
+    def _keep(self, buf: bytes) -> None:
+        self._pool.append(buf)
+        self._slots.append(_address(buf) + self._offset)
 
     def message(self, header: bytes) -> bytes | None:
         if len(header) > SLOT - 3:
             return None
-        # Free = held only by the pool, this loop variable and getrefcount's argument.
-        for buf in self._pool:
+        return self._take(header + _padding(SLOT - len(header)))
+
+    def _take(self, slot: bytes) -> bytes:
+        """A message ending in ``slot`` (exactly :data:`SLOT` bytes): a free pooled
+        buffer rewritten in place, else a new one."""
+        pool = self._pool
+        for i in range(len(pool)):
+            buf = pool[i]
+            # Free = held only by the pool, ``buf`` and getrefcount's argument.
             if sys.getrefcount(buf) == 3:
-                tail = header + padding(SLOT - len(header))
-                ctypes.memmove(_address(buf) + self._offset, tail, SLOT)
+                ctypes.memmove(self._slots[i], slot, SLOT)
                 return buf
-        buf = self._fresh(header)
-        if len(self._pool) < POOL:
-            self._pool.append(buf)
+        buf = self._fresh(slot)
+        if len(pool) < POOL:
+            self._keep(buf)
         # Built on first use, before any in flight: a stream's request iterator
         # holds the previous message until the next one is queued.
-        while len(self._pool) < min(self._spares, POOL):
-            self._pool.append(self._fresh(header))
+        while len(pool) < min(self._spares, POOL):
+            self._keep(self._fresh(slot))
         return buf
+
+    def reserve(self, fields: bytes, field_bytes: int) -> tuple[bytes, int] | None:
+        """A message with every field but one written, and where that one goes.
+
+        The slot is laid out ``[fields][padding][one field of field_bytes]``: the
+        caller writes the last ``field_bytes`` of the slot (at the returned address)
+        and the message is complete. The buffer is the caller's until it drops it
+        (the reference count says so). None when it does not fit the slot.
+        """
+        pad = SLOT - len(fields) - field_bytes
+        if pad < 3:
+            return None
+        buf = self._take(fields + _padding(pad) + bytes(field_bytes))
+        return buf, _address(buf) + self._offset + SLOT - field_bytes
+
+
+_PADDINGS: dict[int, bytes] = {}
+
+
+def _padding(length: int) -> bytes:
+    """:func:`padding`, kept by length (at most :data:`SLOT` of them, ~130 KiB)."""
+    pad = _PADDINGS.get(length)
+    if pad is None:
+        pad = _PADDINGS[length] = padding(length)
+    return pad
 
 
 class OneBuffer:
@@ -136,7 +178,48 @@ class OneBuffer:
             if self.prebuilt is None or self.prebuilt.data is not data:
                 self.prebuilt = PrebuiltImage(data, spares=self.spares)
             if self.prebuilt.size <= self.limit:
-                built = self.prebuilt.message(head[: -1 - len(varint(len(data)))])
+                built = self.prebuilt.message(head[: -self.prebuilt.key_bytes])
                 if built is not None:
                     return built
         return b"".join((head, data))
+
+    def ready(self, template: HeadTemplate, data: bytes) -> Callable[[int], bytes]:
+        """Before the send-start stamp: the message of ``template`` and ``data`` but for
+        its send time; the returned function writes the send time and returns it.
+
+        Everything but the send time is written into a free buffer here, outside the
+        timed window; the function only encodes the stamp (tag and varint, written
+        last in the slot: protobuf reads fields in any order) and copies those few
+        bytes in. A stamp whose varint is longer or shorter than the clock's now (it
+        changes length every 2**7 times: at 6.5 days and 2.3 years of uptime on
+        CLOCK_MONOTONIC) rewrites the slot's padding too. Without a prebuilt message
+        (no data, or too large) the function joins the parts (one copy), as
+        :meth:`message` does.
+        """
+        if data:
+            if self.prebuilt is None or self.prebuilt.data is not data:
+                self.prebuilt = PrebuiltImage(data, spares=self.spares)
+            prebuilt = self.prebuilt
+            expected = len(template.time_field(time.monotonic_ns()))
+            if prebuilt.size <= self.limit:
+                reserved = prebuilt.reserve(template.fields, expected)
+                if reserved is not None:
+                    buf, at = reserved
+
+                    def stamped(send_ns: int) -> bytes:
+                        field = template.time_field(send_ns)
+                        if len(field) == expected:
+                            ctypes.memmove(at, field, expected)
+                            return buf
+                        message = prebuilt.message(
+                            template.fields + _padding(SLOT - len(template.fields) - len(field))
+                            + field
+                        )  # fmt: skip
+                        return (
+                            message
+                            if message is not None
+                            else b"".join(template.parts(send_ns, data))
+                        )
+
+                    return stamped
+        return lambda send_ns: b"".join(template.parts(send_ns, data))

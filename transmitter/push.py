@@ -34,7 +34,7 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
@@ -48,6 +48,7 @@ from imgbench.errors import ImageLost, ReceiverRefused, ReceiverUnreachable
 from imgbench.observe.logs import get_logger
 from imgbench.runtime.http import request
 from imgbench.security import guards
+from imgbench.wire import HeadTemplate
 from imgbench.wire.names import (
     GRPC_HEADROOM,
     PUSH_MODE,
@@ -256,6 +257,9 @@ class PushWebSocketSender:
     async def ready(self, deadline: float) -> None:
         """Nothing to do: the subscriber's connection stays open for the run."""
 
+    def prepare(self, template: HeadTemplate, data: bytes) -> Callable[[int], Payload]:
+        return self._buffers.ready(template, data)
+
     async def send(self, payload: Payload) -> bytes:
         assert self._conn is not None, "connect() first"
         return await send_ws_acked(
@@ -378,6 +382,9 @@ class PushGrpcSender:
         except (grpc.aio.AioRpcError, asyncio.CancelledError) as exc:
             error = ImageLost(f"gRPC subscriber stream failed: {exc!r}")
         self._acks.fail(error)
+
+    def prepare(self, template: HeadTemplate, data: bytes) -> Callable[[int], Payload]:
+        return self._buffers.ready(template, data)
 
     async def send(self, payload: Payload) -> bytes:
         assert not isinstance(payload, list), "chunked uploads are a Receiver/Upload mode"

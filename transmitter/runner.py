@@ -306,7 +306,11 @@ class Harness:
                 scheduled_time_ns=scheduled_ns,
             )
             whole = mode in WHOLE_MESSAGE_MODES
-            template = None if whole else wire.HeadTemplate.of(meta, image.data)
+            # The message but for its send time, in the sender's buffer (binary modes).
+            template = stamp_into = None
+            if not whole:
+                template = wire.HeadTemplate.of(meta, image.data)
+                stamp_into = sender.prepare(template, image.data)
             try:
                 # asyncio.timeout, not wait_for: wait_for wraps the send in a new Task
                 # that starts only on a later loop iteration, inside the timed window.
@@ -314,13 +318,16 @@ class Harness:
                 async with asyncio.timeout(work.image_timeout):
                     send_ns = time.monotonic_ns()
                     payload: Payload
-                    if template is not None:
-                        payload = template.parts(send_ns, image.data)
+                    if stamp_into is not None:
+                        payload = stamp_into(send_ns)
+                        # What goes on the wire, padding included; message_bytes (below,
+                        # after the window) is the ImageMessage's own size.
+                        message_bytes = largest = payload_size(payload)
                     else:
                         payload = self._whole_message(mode, meta, send_ns, image.data)
-                    message_bytes = payload_size(payload)
-                    if largest_message(payload) > s.transport.max_message_bytes:
-                        self._too_large(protocol, mode, largest_message(payload))
+                        message_bytes, largest = payload_size(payload), largest_message(payload)
+                    if largest > s.transport.max_message_bytes:
+                        self._too_large(protocol, mode, largest)
                     raw_ack = await sender.send(payload)
             except TimeoutError as exc:
                 self.metrics.errors.labels(protocol, "timeout").inc()
@@ -336,6 +343,8 @@ class Harness:
                 self.metrics.errors.labels(protocol, "disconnect").inc()
                 raise ImageLost(f"{protocol}/{mode}: {kind} {sequence} lost: {exc}") from exc
             ack_ns = time.monotonic_ns()
+            if template is not None:
+                message_bytes = template.size(send_ns, image.data)
             ack = wire.decode_ack(raw_ack)
             if ack.error:
                 self.metrics.errors.labels(protocol, "rejected").inc()

@@ -15,6 +15,7 @@ import contextlib
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Final, Protocol
 
 import grpc
@@ -34,6 +35,7 @@ from imgbench.errors import ImageLost, ReceiverRefused, ReceiverUnreachable
 from imgbench.observe.logs import get_logger
 from imgbench.security import guards
 from imgbench.security.tls import Tls, tls_of
+from imgbench.wire import HeadTemplate
 from imgbench.wire.names import GRPC_HEADROOM, GRPC_SERVICE, SEND, SEND_STREAM, UPLOAD
 from transmitter.mismatch import answers_plain_http, plain_to_tls, speaks_tls, tls_to_plain
 from transmitter.prebuilt import OneBuffer
@@ -73,6 +75,11 @@ class Sender(Protocol):
         """Before a timed send: reconnect if the peer closed the idle connection (the gRPC
         receiver's RECEIVER_GRPC_IDLE_TIMEOUT), so the reconnect is not timed. A no-op
         where a closed connection is a lost run instead (WebSocket, push)."""
+
+    def prepare(self, template: HeadTemplate, data: bytes) -> Callable[[int], Payload]:
+        """Before the send-start stamp: everything of one image's message but its send
+        time; the function returned (called just after the stamp) writes the send
+        time and returns the message to :meth:`send`."""
 
     async def send(self, payload: Payload) -> bytes:
         """Send one message and return its raw Ack. Raises ImageLost on failure."""
@@ -274,6 +281,9 @@ class WebSocketSender:
     async def ready(self, deadline: float) -> None:
         """Nothing to do: the receiver does not close an open WebSocket connection."""
 
+    def prepare(self, template: HeadTemplate, data: bytes) -> Callable[[int], Payload]:
+        return self._buffers.ready(template, data)
+
     async def send(self, payload: Payload) -> bytes:
         assert self._conn is not None, "connect() first"
         return await send_ws_acked(
@@ -355,6 +365,9 @@ class GrpcSender:
         assert self._channel is not None, "connect() first"
         if self._channel.get_state() != grpc.ChannelConnectivity.READY:
             await wait_ready(self._channel, deadline, f"the gRPC receiver at {self.target}")
+
+    def prepare(self, template: HeadTemplate, data: bytes) -> Callable[[int], Payload]:
+        return self._buffers.ready(template, data)
 
     async def send(self, payload: Payload) -> bytes:
         assert self._channel is not None, "connect() first"

@@ -79,10 +79,20 @@ class HeadTemplate:
 
     def parts(self, send_time_ns: int, data: bytes) -> tuple[bytes, bytes]:
         """``(head, data)`` as :func:`encode_image_parts` returns them; ``send_time_ns`` >= 0."""
+        return self.fields + self.time_field(send_time_ns) + self.data_key, data
+
+    def size(self, send_time_ns: int, data: bytes) -> int:
+        """Bytes of the ImageMessage :meth:`parts` makes (a sender may pad it)."""
+        return (
+            len(self.fields) + len(self.time_field(send_time_ns)) + len(self.data_key) + len(data)
+        )
+
+    @staticmethod
+    def time_field(send_time_ns: int) -> bytes:
+        """Field 5 with ``send_time_ns`` (>= 0; none for 0, as protobuf leaves it out)."""
         if send_time_ns < 0:
             raise ValueError("a send time is never negative")
-        sent = _SEND_TIME_TAG + varint(send_time_ns) if send_time_ns else b""
-        return self.fields + sent + self.data_key, data
+        return _SEND_TIME_TAG + varint(send_time_ns) if send_time_ns else b""
 
 
 def decode_image(

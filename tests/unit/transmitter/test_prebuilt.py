@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from imgbench import wire
 from imgbench.wire import Clock, ImageMessage, ImageMeta
 from imgbench.wire.protowire import varint
-from transmitter.prebuilt import SLOT, PrebuiltImage, padding
+from transmitter.prebuilt import SLOT, OneBuffer, PrebuiltImage, padding
 
 
 def _meta(**overrides: object) -> ImageMeta:
@@ -91,3 +92,30 @@ def test_spares_are_built_at_first_use() -> None:
     assert pre.builds == 2
     b = pre.message(_header(_meta(sequence=2), data))  # `a` held: the spare serves
     assert a is not b and pre.builds == 2
+
+
+@pytest.mark.parametrize("size", [0, 1, 128, 3 * 2**20 + 5])
+@pytest.mark.parametrize("send_time_ns", [1, 2**35 + 3, time.monotonic_ns(), 2**63 - 1])
+def test_ready_writes_only_the_send_time_after_the_stamp(size: int, send_time_ns: int) -> None:
+    """OneBuffer.ready lays the message out before the stamp; the function it returns
+    writes the send time (of any varint length) into it: the same message, reused."""
+    data = os.urandom(size)
+    buffers = OneBuffer(limit=64 * 2**20)
+    for sequence in range(3):
+        meta = _meta(sequence=sequence, send_time_ns=send_time_ns)
+        stamped = buffers.ready(wire.HeadTemplate.of(meta, data), data)
+        message = stamped(send_time_ns)
+        parsed = ImageMessage.FromString(message)
+        parsed.DiscardUnknownFields()
+        assert parsed == ImageMessage.FromString(wire.encode_image(meta, data))
+        decoded, payload = wire.decode_image(
+            message, max_bytes=len(message), protocol="grpc", mode="unary"
+        )
+        assert decoded == meta and bytes(payload) == data
+        if isinstance(payload, memoryview):
+            payload.release()
+        del message, payload, stamped
+    if size:
+        # The image laid out once; a send time of another varint length than the
+        # clock's now takes the slow path, which may build one more.
+        assert buffers.prebuilt is not None and buffers.prebuilt.builds <= 2

@@ -72,7 +72,10 @@ async def test_websocket_sends_each_image_as_one_frame_without_copying_it(
             data = os.urandom(size)
             for sequence in range(3):
                 meta = image_meta(sequence=sequence, sha256=wire.digest(data))
-                ack = wire.decode_ack(await sender.send(wire.encode_image_parts(meta, data)))
+                # As the harness sends: laid out before the stamp, the send time written in.
+                stamped = sender.prepare(wire.HeadTemplate.of(meta, data), data)
+                ack = wire.decode_ack(await sender.send(stamped(meta.send_time_ns)))
+                del stamped  # it holds the buffer it wrote
                 assert ack.checksum_ok and ack.bytes_received == size
                 got, payload = wire.decode_image(
                     frames.messages[-1], max_bytes=64 * 1024 * 1024, protocol="websocket",
