@@ -92,8 +92,9 @@ class GrpcAdapter:
                 ("grpc.http2.ping_timeout_ms", round(settings.ping_timeout * 1000)),
                 # A connection with no call in progress (one that never made a call
                 # included: grpc core starts the timer when the connection opens) is
-                # closed after this long, so a stranger cannot hold a connection slot
-                # by idling (grpc core counts it before the token is checked).
+                # closed after one to two of these (checked once per period), so a
+                # stranger cannot hold a connection slot by idling (grpc core counts
+                # it before the token is checked).
                 ("grpc.max_connection_idle_ms", round(settings.grpc_idle_timeout * 1000)),
             ],
         )

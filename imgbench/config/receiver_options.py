@@ -98,10 +98,11 @@ RECEIVER_OPTIONS: Final = (
         "--grpc-idle-timeout",
         float,
         120.0,
-        "Seconds a gRPC connection may go without a call in progress (from its opening,"
-        " or its last call's end) before grpc core closes it (GOAWAY, grpc.max_connection_idle_ms,"
-        " +-10 %), freeing its RECEIVER_MAX_CONNECTIONS slot; a transmitter reconnects before"
-        " its next image, outside the timed window.",
+        "Seconds a gRPC connection may go without a call in progress before grpc core"
+        " closes it (GOAWAY, grpc.max_connection_idle_ms; checked once per timeout +-10 %:"
+        " 1 to 2 timeouts after its last call, one after opening if it never calls),"
+        " freeing its RECEIVER_MAX_CONNECTIONS slot; a transmitter reconnects before its"
+        " next image, outside the timed window.",
         between(0.1, 86_400),
     ),
     Option(
