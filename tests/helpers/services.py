@@ -1,8 +1,18 @@
-"""Test helpers: a real receiver on loopback ports, and a transmitter harness for it."""
+"""Test helpers: a real receiver on loopback ports (in this process or its own), and a
+transmitter harness for it."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -56,6 +66,64 @@ async def start_receiver(**overrides: object) -> LiveReceiver:
     server = ReceiverServer(settings, tracing=provider)
     await server.start()
     return LiveReceiver(server, exporter)
+
+
+@dataclass
+class ReceiverProcess:
+    """A receiver running as its own process (``python -m receiver``): its memory is its own."""
+
+    proc: subprocess.Popen[bytes]
+    #: The bound ports from its ready file: ``websocket``, ``grpc``, ``http``.
+    ports: dict[str, int]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def grpc(self) -> str:
+        return f"127.0.0.1:{self.ports['grpc']}"
+
+
+@contextmanager
+def receiver_process(
+    ready_dir: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stderr: Path | None = None,
+    ready_timeout: float = 30.0,
+) -> Iterator[ReceiverProcess]:
+    """Start ``python -m receiver`` on free loopback ports, wait for its ready file, and
+    stop it (SIGTERM, then SIGKILL after 15 s) on leaving, whatever happened.
+
+    ``args`` are extra command-line flags; ``env`` is added to this process's
+    environment; ``stderr`` (default: discarded) is a file for the receiver's stderr
+    (grpc core's traces go there). Blocks up to ``ready_timeout`` seconds; fails if the
+    receiver exits or is not ready by then.
+    """
+    ready = ready_dir / "ready.json"
+    ready.unlink(missing_ok=True)
+    with open(stderr if stderr is not None else os.devnull, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "receiver", "--port", "0", "--grpc-port", "0",
+             "--http-port", "0", "--log-level", "error", *args],
+            env={**os.environ, **(env or {}), "IMGBENCH_READY_FILE": str(ready)},
+            stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while not ready.exists():
+            assert proc.poll() is None, "receiver exited"
+            assert time.monotonic() < deadline, "receiver not ready"
+            time.sleep(0.05)
+        yield ReceiverProcess(proc, json.loads(ready.read_text()))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @dataclass

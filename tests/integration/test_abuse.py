@@ -19,9 +19,6 @@ import contextlib
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,7 +39,7 @@ from transmitter.image import load_image
 from transmitter.senders import make_sender
 
 from helpers.fuzz import Mutator
-from helpers.services import make_transmitter
+from helpers.services import make_transmitter, receiver_process
 
 MIB = 1024 * 1024
 #: IMGBENCH_MAX_MESSAGE_BYTES of the module's receiver (small: bombs cost less to send).
@@ -71,36 +68,16 @@ class Target:
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    ready = tmp_path_factory.mktemp("abuse") / "ready.json"
     env = {
-        **os.environ,
-        "IMGBENCH_READY_FILE": str(ready),
         "IMGBENCH_MAX_MESSAGE_BYTES": str(LIMIT),
         "RECEIVER_MAX_IMAGE_BYTES": str(16 * MIB),
         # Mutated messages that happen to be valid open junk runs: let them be evicted
         # as abandoned after a second, so the legitimate run always finds a slot.
         "RECEIVER_RUN_IDLE_TIMEOUT": "1",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "receiver", "--port", "0", "--grpc-port", "0", "--http-port", "0",
-         "--log-level", "error"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert proc.poll() is None, "receiver exited"
-            assert time.monotonic() < deadline, "receiver not ready"
-            time.sleep(0.05)
-        yield Target(proc.pid, json.loads(ready.read_text()), {})
-        assert proc.poll() is None, "the receiver died during the abuse cases"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with receiver_process(tmp_path_factory.mktemp("abuse"), env=env) as receiver:
+        yield Target(receiver.pid, receiver.ports, {})
+        assert receiver.proc.poll() is None, "the receiver died during the abuse cases"
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
