@@ -23,16 +23,17 @@ under contention an arena of its own (up to 8 per core), and the thresholds abov
 keep each arena's freed memory mapped: a thread arena's heap is at most 64 MiB,
 below ``TRIM_THRESHOLD``, so it is never trimmed. grpc core reads HTTP/2 data on its
 own threads, so each of them kept its own peak of received data resident and the
-process held the sum of the threads' peaks, not the peak of the sum: 80-211 MiB in
-3-4 such arenas against 35-82 MiB in the one heap, same test (README "Bad input",
+process held the sum of the threads' peaks, not the peak of the sum: 80-311 MiB in
+3-5 such arenas, against about 2-3 x grpc's HTTP/2 window in the one heap (35-48 MiB
+at a 16 MiB window, 126 MiB at 64 MiB) in the six-upload test (README "Bad input",
 memory bound for chunked uploads). With one arena, freed grpc buffers are reused by
 whichever thread allocates next. Receiver CPU per MiB uploaded was the same within
 the noise (README).
 
 Only glibc has ``mallopt``; elsewhere, and when the user set any
 ``MALLOC_*_`` tunable, this does nothing. The user's ``MALLOC_ARENA_MAX`` (or
-``glibc.malloc.arena_max`` in ``GLIBC_TUNABLES``) wins over the arena limit alone. It is process-wide state, so the
-entry points call :func:`keep_image_buffers` once at start-up
+``glibc.malloc.arena_max`` in ``GLIBC_TUNABLES``) wins over the arena limit alone.
+It is process-wide state, so the entry points call :func:`keep_image_buffers` once at start-up
 (:func:`imgbench.cli.main`, ``python -m benchmarks``), never a constructor.
 """
 
