@@ -92,7 +92,9 @@ TRANSPORT_OPTIONS: Final = (
         parse_bool,
         True,
         "gRPC: grpc.http2.bdp_probe on both sides: HTTP/2 PINGs estimate the"
-        " bandwidth-delay product and grow the flow-control windows to it (grpcio's default).",
+        " bandwidth-delay product and grow the flow-control windows to it (grpcio's default)."
+        " The receiver's window is then grpc's own (up to 1 GiB, no setting caps it), and so"
+        ' is grpc core\'s receive memory per open stream (README "Bad input").',
     ),
     Option(
         "grpc_lookahead_bytes",
@@ -102,7 +104,9 @@ TRANSPORT_OPTIONS: Final = (
         0,
         "gRPC: grpc.http2.lookahead_bytes on both sides, the initial per-stream"
         " flow-control window (bytes; 0 = grpcio's default, 64 KiB; with BDP probing on,"
-        " the probe retunes it).",
+        " the probe retunes it). With BDP probing off it is the receiver's window W: grpc"
+        " core holds at most W + 2 MiB per open stream, and a stream's throughput is at"
+        " most W / RTT.",
         between(0, 2**31 - 1),
     ),
     Option(
