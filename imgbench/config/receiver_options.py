@@ -99,7 +99,7 @@ RECEIVER_OPTIONS: Final = (
         float,
         120.0,
         "Seconds a gRPC connection may go without a call in progress before grpc core"
-        " closes it (GOAWAY, grpc.max_connection_idle_ms; checked once per timeout +-10 %:"
+        " closes it (GOAWAY, grpc.max_connection_idle_ms; checked once per timeout +-10 %%:"
         " 1 to 2 timeouts after its last call, one after opening if it never calls),"
         " freeing its RECEIVER_MAX_CONNECTIONS slot; a transmitter reconnects before its"
         " next image, outside the timed window.",
