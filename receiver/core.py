@@ -34,7 +34,8 @@ from imgbench.errors import WireError
 from imgbench.measure.results import NS, Figures, Sample, compute_figures
 from imgbench.observe.logs import LimitedWarnings, LogLimiter, debug_enabled, get_logger
 from imgbench.observe.metrics import PER_IMAGE_SERIES, ReceiverMetrics, labels_of
-from imgbench.observe.tracing import context_from_traceparent, span_attributes, span_kinds
+from imgbench.observe.spans import SpanStarter, current, remote_parent
+from imgbench.observe.tracing import span_attributes, span_kinds
 from imgbench.runtime.resources import boot_id
 from imgbench.wire import ImageMeta
 from imgbench.wire.names import PUSH_MODE
@@ -92,6 +93,10 @@ class ReceiverCore:
         self.settings = settings
         self.metrics = metrics
         self._tracer = tracer
+        #: The per-image spans, started without the SDK's per-span machinery (same spans).
+        self._spans = SpanStarter(tracer)
+        #: Semantic-convention attributes by (protocol, mode, server.port): fixed per endpoint.
+        self._endpoint_attributes: dict[tuple[str, str, int | None], dict[str, str | int]] = {}
         #: IMGBENCH_TELEMETRY=off: no spans, no per-image metrics (error counters stay).
         self._telemetry = settings.telemetry
         self.step = ReceiverStep(settings, boot_id=boot_id())
@@ -158,7 +163,7 @@ class ReceiverCore:
             if isinstance(event, ImageReceived):
                 span = self._start_span(event)
                 # The image's own events are recorded inside its span, which then ends.
-                with trace.use_span(span, end_on_exit=False):
+                with current(span, end_on_exit=False):
                     try:
                         while i < len(events) and not isinstance(events[i], SaveImage):
                             self._record_event(events[i], span)
@@ -176,17 +181,21 @@ class ReceiverCore:
         if not self._telemetry:
             return trace.INVALID_SPAN
         meta, protocol, mode = event.meta, event.meta.protocol, event.meta.mode
-        return self._tracer.start_span(
+        # In push mode the receiver is the client: no server.port of its own.
+        port = None if mode == PUSH_MODE else self.ports.get(protocol)
+        endpoint = self._endpoint_attributes.get((protocol, mode, port))
+        if endpoint is None:
+            endpoint = span_attributes(protocol, mode, port=port)
+            if len(self._endpoint_attributes) < 64:  # protocol x mode x bound port: a few
+                self._endpoint_attributes[(protocol, mode, port)] = endpoint
+        return self._spans.start(
             "receive image",
             # The parent is the transmitter's "send image" span: one trace per image.
-            context=context_from_traceparent(meta.traceparent),
+            parent=remote_parent(meta.traceparent),
             kind=span_kinds(mode)[1],
             start_time=event.stamp.realtime_ns - event.shift,
             attributes={
-                # In push mode the receiver is the client: no server.port of its own.
-                **span_attributes(
-                    protocol, mode, port=None if mode == PUSH_MODE else self.ports.get(protocol)
-                ),
+                **endpoint,
                 "imgbench.protocol": protocol,
                 "imgbench.mode": mode,
                 "imgbench.run_id": meta.run_id,

@@ -52,6 +52,7 @@ from imgbench.errors import ClockError, ImageLost, IntegrityError, ReceiverRefus
 from imgbench.measure.results import NS, ProtocolRun, Sample, compute_figures
 from imgbench.observe.logs import debug_enabled, get_logger
 from imgbench.observe.metrics import TransmitterMetrics
+from imgbench.observe.spans import SpanStarter, current
 from imgbench.observe.tracing import span_attributes, span_kinds, traceparent
 from imgbench.runtime import resources
 from imgbench.runtime.http import get_json, request
@@ -107,6 +108,11 @@ class Harness:
     tracer: Tracer
     metrics: TransmitterMetrics
     progress: Progress | None = None
+    #: The per-image spans, started without the SDK's per-span machinery (same spans).
+    _spans: SpanStarter = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._spans = SpanStarter(self.tracer)
 
     async def run_protocol(
         self,
@@ -266,24 +272,7 @@ class Harness:
         kind = "warm-up image" if warmup else "image"
         with (
             structlog.contextvars.bound_contextvars(sequence=sequence, warmup=warmup),
-            # One trace per image: a new root (empty parent context), linked to the run
-            # span's trace; CLIENT (PRODUCER in push mode): see tracing.span_kinds.
-            self._span(
-                "send image",
-                {
-                    **self._peer(protocol, mode),
-                    "imgbench.protocol": protocol,
-                    "imgbench.mode": mode,
-                    "imgbench.run_id": key.run_id,
-                    "imgbench.repetition": key.repetition,
-                    "imgbench.sequence": sequence,
-                    "imgbench.bytes": image.size,
-                    "imgbench.warmup": warmup,
-                },
-                kind=span_kinds(mode)[0],
-                context=Context(),
-                links=[Link(key.run_span)] if key.run_span is not None else None,
-            ) as span,
+            self._image_span(protocol, mode, key, sequence, image.size, warmup) as span,
         ):
             # Everything that does not need the send-start stamp is done before it: the
             # metadata, and in the binary modes (one ImageMessage per image) the header
@@ -418,6 +407,35 @@ class Harness:
                 name, context=context, kind=kind, attributes=attributes, links=links
             )
         return _no_span()
+
+    def _image_span(
+        self, protocol: str, mode: str, key: RunKey, sequence: int, size: int, warmup: bool
+    ) -> contextlib.AbstractContextManager[trace.Span]:
+        """The current "send image" span of one image (none with IMGBENCH_TELEMETRY=off).
+
+        One trace per image: a new root, linked to the run span's trace; CLIENT
+        (PRODUCER in push mode): see tracing.span_kinds. Started by
+        :class:`~imgbench.observe.spans.SpanStarter`: the SDK's span, cheaper.
+        """
+        if not self.settings.observe.telemetry:
+            return _no_span()
+        span = self._spans.start(
+            "send image",
+            kind=span_kinds(mode)[0],
+            parent=None,
+            links=(Link(key.run_span),) if key.run_span is not None else (),
+            attributes={
+                **self._peer(protocol, mode),
+                "imgbench.protocol": protocol,
+                "imgbench.mode": mode,
+                "imgbench.run_id": key.run_id,
+                "imgbench.repetition": key.repetition,
+                "imgbench.sequence": sequence,
+                "imgbench.bytes": size,
+                "imgbench.warmup": warmup,
+            },
+        )
+        return current(span, end_on_exit=True)
 
     def _peer(self, protocol: str, mode: str) -> dict[str, str | int]:
         """Semantic-convention attributes naming the listening endpoint of ``protocol``:

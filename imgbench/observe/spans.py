@@ -1,0 +1,415 @@
+"""Per-image spans without the SDK's per-span machinery: the same spans, cheaper.
+
+Every image makes one span on each service ("send image", "receive image").
+Through the SDK (``Tracer.start_span``, ``use_span``, ``Span.end``) each costs
+50-65 µs of the event loop's CPU here, most of it validating the ~12 attributes
+one by one (``BoundedAttributes``), building ``Link`` and ``BoundedList``
+wrappers, two locks, and a ``ReadableSpan`` copy at the end (measured with
+``thread_time`` loops; README "Performance", telemetry). :class:`SpanStarter`
+makes the same span in a few microseconds: :class:`ImageSpan` is an SDK
+``ReadableSpan`` (what the span processors and exporters receive) and an API
+``Span`` (what the context, the logs' trace ids and the opt-in gRPC
+interceptors see), holding the attributes as the plain dict the caller built.
+
+What the SDK's path does is kept: ids from the tracer's id generator, the
+tracer's sampler (its decision, trace state and attributes; the default
+``parentbased_always_on`` and ``always_on`` are decided inline, with the same
+result), the parent (a remote ``traceparent``, the current span, or none),
+trace flags (sampled, and the random-trace-id bit the SDK sets), the resource
+and instrumentation scope of the tracer, the processors' ``on_start``,
+``_on_ending`` and ``on_end``, and a not-sampled span as a ``NonRecordingSpan``.
+The per-span API (``set_attribute``, ``add_event``, ``record_exception``,
+``set_status``, ``add_link``, ``update_name``) behaves as the SDK's; the rare
+calls switch the span to the SDK's bounded containers first.
+
+The SDK's span is used instead (:meth:`SpanStarter.start` falls back to
+``tracer.start_span``) when the fast one could differ: a tracer that is not
+the SDK's or is disabled, span limits that would cut these spans (fewer
+attributes or links allowed than given, a value-length limit), or the SDK's
+internal span metrics switched on (``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``).
+
+Not thread-safe (the SDK's span takes a lock): an image span is started,
+changed and ended on one thread (the event loop); the exporter's thread reads
+it only after ``end``. ``tests/unit/observe/test_spans.py`` checks each span
+exports exactly what the SDK's exports for the same ids and times.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan, Tracer
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, Decision
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
+from opentelemetry.util import types
+
+from imgbench.observe.tracing import context_from_traceparent
+
+_logger = logging.getLogger(__name__)
+
+#: A scalar attribute value, the only kind the services put on an image span.
+Scalar = str | bool | int | float
+#: The canonical W3C traceparent the services write (version 00, lower-case hex).
+_CANONICAL: Final = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_UNSET: Final = Status(StatusCode.UNSET)
+_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
+_SAMPLED_RANDOM: Final = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+
+
+class _Current:
+    """The parent is whatever span is current (``start_span(context=None)``)."""
+
+
+CURRENT: Final = _Current()
+#: A span's parent: a span context, :data:`CURRENT`, or None (a root).
+Parent = SpanContext | _Current | None
+
+
+def remote_parent(value: str) -> Parent:
+    """The parent named by a ``traceparent`` value, as the W3C propagator reads it.
+
+    The canonical form the services send is parsed inline; anything else goes
+    through the library's propagator (:func:`context_from_traceparent`). Returns the
+    remote :class:`SpanContext`, ``None`` for a value the propagator refuses (the
+    span is then a root, as with the propagator's empty context), or
+    :data:`CURRENT` for an empty value (as ``start_span(context=None)`` takes it).
+    """
+    if not value:
+        return CURRENT
+    match = _CANONICAL.fullmatch(value)
+    if match is not None:
+        trace_id, span_id = int(match[1], 16), int(match[2], 16)
+        if trace_id and span_id:
+            return SpanContext(trace_id, span_id, True, TraceFlags(int(match[3], 16)))
+        return None
+    ctx = trace.get_current_span(context_from_traceparent(value)).get_span_context()
+    return ctx if ctx.is_valid else None
+
+
+class ImageSpan(trace.Span, ReadableSpan):
+    """One recording span: an SDK ``ReadableSpan`` and an API ``Span`` (see the module)."""
+
+    def __init__(
+        self,
+        starter: SpanStarter,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: Any,
+        links: Sequence[Link],
+        start_time: int,
+    ) -> None:
+        # ReadableSpan's fields, set directly (its __init__ is not needed).
+        self._starter = starter
+        self._name = name
+        self._context = context
+        self._parent = parent
+        self._kind = kind
+        self._attributes = attributes
+        self._links: Any = links
+        self._events: Any = ()
+        self._status = _UNSET
+        self._start_time = start_time
+        self._end_time: int | None = None
+        self._resource = starter.resource
+        self._instrumentation_scope = starter.scope
+        self._instrumentation_info = starter.info
+
+    # -- the API Span -------------------------------------------------------
+
+    def get_span_context(self) -> SpanContext:
+        return self._context  # type: ignore[return-value]  # never None here
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._end_time is not None:
+            _logger.warning("Calling end() on an ended span.")
+            return
+        self._end_time = end_time if end_time is not None else time.time_ns()
+        if type(self._attributes) is BoundedAttributes:
+            self._attributes._immutable = True
+        processor = self._starter.processor
+        # The processors are typed for the SDK's Span; this is a ReadableSpan and an
+        # API Span, which is all that the SDK's own processors use.
+        processor._on_ending(self)  # type: ignore[arg-type]
+        processor.on_end(self)
+
+    def _ended(self, method: str) -> bool:
+        if self._end_time is not None:
+            _logger.warning("Tried calling %s on an ended span.", method)
+            return True
+        return False
+
+    def _bounded(self) -> BoundedAttributes:
+        """The attributes as the SDK's span holds them (for the rare later changes)."""
+        if type(self._attributes) is not BoundedAttributes:
+            limits = self._starter.limits
+            self._attributes = BoundedAttributes(
+                limits.max_span_attributes,
+                self._attributes,
+                immutable=False,
+                max_value_len=limits.max_span_attribute_length,
+            )
+        return self._attributes
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        if self._end_time is not None:
+            _logger.warning("Setting attribute on ended span.")
+            return
+        self._bounded()._set_items(attributes)
+
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        if self._end_time is not None:
+            _logger.warning("Setting attribute on ended span.")
+            return
+        self._bounded()[key] = value
+
+    def add_event(
+        self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
+    ) -> None:
+        limits = self._starter.limits
+        bounded = BoundedAttributes(
+            limits.max_event_attributes,
+            attributes,
+            max_value_len=limits.max_attribute_length,
+            immutable=True,
+        )
+        if self._ended("_add_event"):
+            return
+        if type(self._events) is not BoundedList:
+            self._events = BoundedList(limits.max_events)
+        self._events.append(Event(name=name, attributes=bounded, timestamp=timestamp))
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        if not (context.is_valid or attributes):
+            return
+        limits = self._starter.limits
+        bounded = BoundedAttributes(
+            limits.max_link_attributes,
+            attributes,
+            max_value_len=limits.max_attribute_length,
+            immutable=True,
+        )
+        if self._ended("_add_link"):
+            return
+        if type(self._links) is not BoundedList:
+            self._links = BoundedList.from_seq(limits.max_links, self._links)
+        self._links.append(Link(context=context, attributes=bounded))
+
+    def update_name(self, name: str) -> None:
+        if not self._ended("update_name"):
+            self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        # The SDK's rules: OK is final, UNSET is ignored, a Status takes no description.
+        if self._ended("set_status"):
+            return
+        if isinstance(status, Status):
+            if self._status.status_code is StatusCode.OK or status.status_code is StatusCode.UNSET:
+                return
+            if description is not None:
+                _logger.warning(
+                    "Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
+                    description,
+                )
+            self._status = status
+        elif isinstance(status, StatusCode):
+            if self._status.status_code is StatusCode.OK or status is StatusCode.UNSET:
+                return
+            self._status = Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        """An ``exception`` event with the SDK's attributes."""
+        module = type(exception).__module__
+        qualname = type(exception).__qualname__
+        exception_type = f"{module}.{qualname}" if module and module != "builtins" else qualname
+        event: dict[str, types.AnyValue] = {
+            "exception.type": exception_type,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        if attributes:
+            event.update(attributes)
+        self.add_event("exception", attributes=event, timestamp=timestamp)
+
+    def __repr__(self) -> str:
+        return f'ImageSpan(name="{self._name}", context={self._context})'
+
+
+class SpanStarter:
+    """Starts image spans for one SDK tracer (see the module for what is kept)."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+        sdk = tracer if isinstance(tracer, Tracer) else None
+        internal_metrics = os.environ.get(
+            "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", ""
+        ).strip().lower() in ("true", "1")
+        enabled = getattr(sdk, "_is_enabled", lambda: True)()
+        self._fast = sdk is not None and enabled and not internal_metrics
+        if sdk is None:
+            return
+        self.resource = sdk.resource
+        self.scope = sdk._instrumentation_scope
+        self.info = sdk.instrumentation_info
+        self.processor = sdk.span_processor
+        self.limits = limits = sdk._span_limits
+        self._sampler = sampler = sdk.sampler
+        self._ids = sdk.id_generator
+        # The default samplers decide from the parent's sampled flag alone.
+        self._always = sampler is ALWAYS_ON
+        self._parent_based_on = sampler is DEFAULT_ON
+        # Attributes are kept as given while no limit could cut them (checked per span).
+        unlimited = 1 << 62
+        if limits.max_span_attribute_length is None:
+            self._max_attributes = (
+                unlimited if limits.max_span_attributes is None else limits.max_span_attributes
+            )
+        else:
+            self._max_attributes = -1
+        self._max_links = unlimited if limits.max_links is None else limits.max_links
+        # What the SDK puts on a link without attributes (immutable, so it can be shared).
+        self._no_link_attributes = BoundedAttributes(
+            limits.max_link_attributes,
+            None,
+            max_value_len=limits.max_attribute_length,
+            immutable=True,
+        )
+
+    def start(
+        self,
+        name: str,
+        *,
+        kind: SpanKind,
+        attributes: dict[str, Scalar],
+        parent: Parent = None,
+        links: Sequence[Link] = (),
+        start_time: int | None = None,
+    ) -> trace.Span:
+        """A started span, as ``tracer.start_span`` would make it.
+
+        ``attributes``: the span's own (the dict is kept, not copied: the caller
+        must not change it); non-empty string keys, scalar values. ``parent``: a
+        :class:`SpanContext` (e.g. from :func:`remote_parent`), ``None`` for a
+        root, or :data:`CURRENT`. ``links``:
+        without attributes of their own. ``start_time``: Unix ns (default now).
+        """
+        if isinstance(parent, _Current):
+            current = trace.get_current_span().get_span_context()
+            parent = current if current.is_valid else None
+        if (
+            not self._fast
+            or len(attributes) > self._max_attributes
+            or len(links) > self._max_links
+            or any(link.attributes for link in links)
+        ):
+            return self._tracer.start_span(
+                name,
+                context=_context_of(parent),
+                kind=kind,
+                attributes=attributes,
+                links=links,
+                start_time=start_time,
+            )
+        ids = self._ids
+        if parent is None:
+            trace_id = ids.generate_trace_id()
+            random_id = ids.is_trace_id_random()
+            state = None
+        else:
+            trace_id = parent.trace_id
+            random_id = parent.trace_flags.random_trace_id
+            state = parent.trace_state
+        span_attributes: Any = attributes
+        if self._always or (
+            self._parent_based_on and (parent is None or parent.trace_flags.sampled)
+        ):
+            flags = _SAMPLED_RANDOM if random_id else _SAMPLED
+        else:
+            result = self._sampler.should_sample(
+                _context_of(parent), trace_id, name, kind, attributes, links
+            )
+            state = result.trace_state
+            sampled = result.decision is Decision.RECORD_AND_SAMPLE
+            bits = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
+            flags = TraceFlags(bits | TraceFlags.RANDOM_TRACE_ID if random_id else bits)
+            if result.decision is Decision.DROP:
+                return NonRecordingSpan(
+                    SpanContext(trace_id, ids.generate_span_id(), False, flags, state)
+                )
+            span_attributes = dict(result.attributes)
+        context = SpanContext(trace_id, ids.generate_span_id(), False, flags, state)
+        valid = []
+        for link in links:
+            if link.context.is_valid:
+                link._attributes = self._no_link_attributes  # as the SDK's span does
+                valid.append(link)
+        span = ImageSpan(
+            self,
+            name,
+            context,
+            parent,
+            kind,
+            span_attributes,
+            tuple(valid),
+            start_time if start_time is not None else time.time_ns(),
+        )
+        self.processor.on_start(span, parent_context=None)  # type: ignore[arg-type]
+        return span
+
+
+def _context_of(parent: SpanContext | None) -> context_api.Context:
+    """A context whose current span is ``parent`` (an empty one for a root)."""
+    if parent is None:
+        return context_api.Context()
+    return trace.set_span_in_context(NonRecordingSpan(parent), context_api.Context())
+
+
+@contextmanager
+def current(span: trace.Span, *, end_on_exit: bool) -> Iterator[trace.Span]:
+    """``span`` as the current span, as ``trace.use_span`` makes it (an exception
+    escaping the block is recorded on the span and sets its status to ERROR)."""
+    token = context_api.attach(trace.set_span_in_context(span))
+    try:
+        yield span
+    except Exception as exc:
+        if span.is_recording():
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        context_api.detach(token)
+        if end_on_exit:
+            span.end()
+
+
+__all__ = ["CURRENT", "ImageSpan", "Parent", "Scalar", "SpanStarter", "current", "remote_parent"]
