@@ -44,7 +44,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import Link, SpanContext, SpanKind
+
+from imgbench.observe.spans import ImageSpan
 
 #: OTLP ``Span.SpanKind`` numbers.
 _KINDS: Final = {
@@ -60,6 +62,8 @@ _IS_REMOTE: Final = 0x200
 #: Encoded key/value pairs kept for reuse; the cache is emptied when it reaches this.
 CACHE_ENTRIES: Final = 4096
 _pair_cache: dict[tuple[str, type, Any], bytes] = {}
+#: A float attribute's ``KeyValue`` up to its 8 value bytes, by (field tag, key).
+_float_prefixes: dict[tuple[bytes, str], bytes] = {}
 _pack_u64 = struct.Struct("<Q").pack
 _pack_f64 = struct.Struct("<d").pack
 _pack_u32 = struct.Struct("<I").pack
@@ -113,10 +117,26 @@ def _attributes(tag: bytes, attributes: Any) -> list[bytes]:
     # generic (abc) iteration, a third of this function's time.
     plain = attributes._dict if type(attributes) is BoundedAttributes else attributes
     for key, value in plain.items():
-        # Floats are not cached: they are the per-image figures, and -0.0 == 0.0.
-        cache_key = None if type(value) is float else (key, type(value), value)
+        if type(value) is float:
+            # Floats are the per-image figures (and -0.0 == 0.0): not cached as pairs, but
+            # everything before the 8 value bytes is fixed per key and tag.
+            prefix = _float_prefixes.get((tag, key))
+            if prefix is None:
+                if type(key) is not str or not key:
+                    out.append(_field(tag, _encode_attributes({key: value})[0].SerializeToString()))
+                    continue
+                whole = _field(
+                    tag, _field(b"\x0a", key.encode()) + _field(b"\x12", b"\x21" + bytes(8))
+                )
+                prefix = whole[:-8]
+                if len(_float_prefixes) >= CACHE_ENTRIES:
+                    _float_prefixes.clear()
+                _float_prefixes[(tag, key)] = prefix
+            out.append(prefix + _pack_f64(value))
+            continue
+        cache_key: Any = (key, type(value), value)
         try:
-            encoded = _pair_cache.get(cache_key) if cache_key is not None else None
+            encoded = _pair_cache.get(cache_key)
         except TypeError:  # unhashable (a list): not cached
             encoded, cache_key = None, None
         if encoded is None:
@@ -142,7 +162,20 @@ def _flags(context: SpanContext | None) -> bytes:
 
 
 def _span(span: ReadableSpan) -> bytes:
-    context = span.get_span_context()
+    if type(span) is ImageSpan and type(span._attributes) is dict and type(span._links) is tuple:
+        # An image span as started (see imgbench.observe.spans): its fields as they are,
+        # without the ReadableSpan properties' copies (nothing dropped: no bounded containers).
+        context, parent, name = span._context, span._parent, span._name
+        kind, start, end, status = span._kind, span._start_time, span._end_time, span._status
+        attributes: Any = span._attributes
+        links: Sequence[Link] = span._links
+        dropped_attributes = dropped_events = dropped_links = 0
+    else:
+        context, parent, name = span.get_span_context(), span.parent, span.name
+        kind, start, end, status = span.kind, span.start_time, span.end_time, span.status
+        attributes, links = span.attributes, span.links
+        dropped_attributes, dropped_events = span.dropped_attributes, span.dropped_events
+        dropped_links = span.dropped_links
     assert context is not None
     parts = [
         b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
@@ -151,22 +184,21 @@ def _span(span: ReadableSpan) -> bytes:
     state = ",".join(f"{k}={v}" for k, v in (context.trace_state or {}).items())
     if state:
         parts.append(_field(b"\x1a", state.encode()))
-    parent = span.parent
     if parent is not None:
         parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    if span.name:
-        parts.append(_field(b"\x2a", span.name.encode()))
-    parts.append(b"\x30" + _varint(_KINDS[span.kind]))
-    if span.start_time:
-        parts.append(b"\x39" + _pack_u64(span.start_time))
-    if span.end_time:
-        parts.append(b"\x41" + _pack_u64(span.end_time))
-    parts += _attributes(b"\x4a", span.attributes)
-    if span.dropped_attributes:
-        parts.append(b"\x50" + _varint(span.dropped_attributes))
-    if span.dropped_events:
-        parts.append(b"\x60" + _varint(span.dropped_events))
-    for link in span.links:
+    if name:
+        parts.append(_field(b"\x2a", name.encode()))
+    parts.append(b"\x30" + _varint(_KINDS[kind]))
+    if start:
+        parts.append(b"\x39" + _pack_u64(start))
+    if end:
+        parts.append(b"\x41" + _pack_u64(end))
+    parts += _attributes(b"\x4a", attributes)
+    if dropped_attributes:
+        parts.append(b"\x50" + _varint(dropped_attributes))
+    if dropped_events:
+        parts.append(b"\x60" + _varint(dropped_events))
+    for link in links:
         link_parts = [
             b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big"),
             b"\x12\x08" + link.context.span_id.to_bytes(8, "big"),
@@ -176,15 +208,17 @@ def _span(span: ReadableSpan) -> bytes:
             link_parts.append(b"\x28" + _varint(link.dropped_attributes))
         link_parts.append(b"\x35" + _flags(link.context))
         parts.append(_field(b"\x6a", b"".join(link_parts)))
-    if span.dropped_links:
-        parts.append(b"\x70" + _varint(span.dropped_links))
-    status = span.status
-    status_parts = []
-    if status.description:
-        status_parts.append(_field(b"\x12", status.description.encode()))
-    if status.status_code.value:
-        status_parts.append(b"\x18" + _varint(status.status_code.value))
-    parts.append(_field(b"\x7a", b"".join(status_parts)))  # always present, as the library's
+    if dropped_links:
+        parts.append(b"\x70" + _varint(dropped_links))
+    if status.description or status.status_code.value:
+        status_parts = []
+        if status.description:
+            status_parts.append(_field(b"\x12", status.description.encode()))
+        if status.status_code.value:
+            status_parts.append(b"\x18" + _varint(status.status_code.value))
+        parts.append(_field(b"\x7a", b"".join(status_parts)))
+    else:
+        parts.append(b"\x7a\x00")  # always present, as the library's (empty when unset)
     parts.append(b"\x85\x01" + _flags(parent))
     return b"".join(parts)
 

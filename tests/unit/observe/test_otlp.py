@@ -239,3 +239,18 @@ def test_the_http_exporter_posts_the_librarys_request_encoded_fast(
     exporter.shutdown()
     assert inner.export(spans) == SpanExportResult.FAILURE  # shut down: the library's answer
     assert len(handler.requests) == 3
+
+
+def test_float_attributes_under_odd_keys_and_extreme_values() -> None:
+    provider, memory = _provider()
+    tracer = provider.get_tracer("t")
+    for attributes in (
+        {"": 2.5, "imgbench.inf": float("inf"), "imgbench.tiny": -1e-300},
+        {"imgbench.inf": float("-inf"), "imgbench.tiny": 5e-324, "": 0.0},
+    ):
+        tracer.start_span("floats", attributes=attributes).end()
+        link = Link(trace.SpanContext(1, 2, False), attributes=attributes)
+        tracer.start_span("link", links=[link]).end()
+    spans = list(memory.get_finished_spans())
+    assert otlp.translate(spans) == encode_spans(spans)
+    assert otlp.translate(spans) == encode_spans(spans)  # again, from the prefix cache
