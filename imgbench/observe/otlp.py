@@ -122,13 +122,12 @@ def _attributes(tag: bytes, attributes: Any) -> list[bytes]:
             # everything before the 8 value bytes is fixed per key and tag.
             prefix = _float_prefixes.get((tag, key))
             if prefix is None:
-                if type(key) is not str or not key:
-                    out.append(_field(tag, _encode_attributes({key: value})[0].SerializeToString()))
+                if type(key) is not str or not key:  # the library's encoder decides
+                    kvs = _encode_attributes({key: value})
+                    out += [_field(tag, kv.SerializeToString()) for kv in kvs]
                     continue
-                whole = _field(
-                    tag, _field(b"\x0a", key.encode()) + _field(b"\x12", b"\x21" + bytes(8))
-                )
-                prefix = whole[:-8]
+                pair = _field(b"\x0a", key.encode()) + _field(b"\x12", b"\x21" + bytes(8))
+                prefix = _field(tag, pair)[:-8]
                 if len(_float_prefixes) >= CACHE_ENTRIES:
                     _float_prefixes.clear()
                 _float_prefixes[(tag, key)] = prefix
