@@ -110,6 +110,10 @@ class Harness:
     progress: Progress | None = None
     #: The per-image spans, started without the SDK's per-span machinery (same spans).
     _spans: SpanStarter = dataclasses.field(init=False, repr=False)
+    #: :meth:`_peer`'s attributes by (protocol, mode).
+    _peers: dict[tuple[str, str], dict[str, str | int]] = dataclasses.field(
+        init=False, repr=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self._spans = SpanStarter(self.tracer)
@@ -439,7 +443,14 @@ class Harness:
 
     def _peer(self, protocol: str, mode: str) -> dict[str, str | int]:
         """Semantic-convention attributes naming the listening endpoint of ``protocol``:
-        the receiver's, or in push mode this transmitter's push server."""
+        the receiver's, or in push mode this transmitter's push server (computed once
+        per protocol and mode: the settings do not change; callers copy the dict)."""
+        peer = self._peers.get((protocol, mode))
+        if peer is None:
+            peer = self._peers[(protocol, mode)] = self._endpoint(protocol, mode)
+        return peer
+
+    def _endpoint(self, protocol: str, mode: str) -> dict[str, str | int]:
         s = self.settings
         if mode == PUSH_MODE:
             port = s.push.push_ws_port if protocol == "websocket" else s.push.push_grpc_port

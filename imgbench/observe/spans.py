@@ -41,8 +41,8 @@ import os
 import re
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from types import TracebackType
 from typing import Any, Final
 
 from opentelemetry import context as context_api
@@ -394,21 +394,30 @@ def _context_of(parent: SpanContext | None) -> context_api.Context:
     return trace.set_span_in_context(NonRecordingSpan(parent), context_api.Context())
 
 
-@contextmanager
-def current(span: trace.Span, *, end_on_exit: bool) -> Iterator[trace.Span]:
+class current:  # lower case: used like the function it replaces, trace.use_span
     """``span`` as the current span, as ``trace.use_span`` makes it (an exception
-    escaping the block is recorded on the span and sets its status to ERROR)."""
-    token = context_api.attach(trace.set_span_in_context(span))
-    try:
-        yield span
-    except Exception as exc:
-        if span.is_recording():
+    escaping the block is recorded on the span and sets its status to ERROR); ends
+    it on exit when ``end_on_exit``. A class, not a generator: it runs per image."""
+
+    __slots__ = ("_end", "_span", "_token")
+
+    def __init__(self, span: trace.Span, *, end_on_exit: bool) -> None:
+        self._span = span
+        self._end = end_on_exit
+
+    def __enter__(self) -> trace.Span:
+        self._token = context_api.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        context_api.detach(self._token)
+        span = self._span
+        if isinstance(exc, Exception) and span.is_recording():
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        raise
-    finally:
-        context_api.detach(token)
-        if end_on_exit:
+        if self._end:
             span.end()
 
 
