@@ -271,9 +271,9 @@ class SpanStarter:
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
         sdk = tracer if isinstance(tracer, Tracer) else None
-        internal_metrics = os.environ.get(
-            "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", ""
-        ).strip().lower() in ("true", "1")
+        internal_metrics = (
+            os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true"
+        )  # as the SDK reads it (anything else: off)
         enabled = getattr(sdk, "_is_enabled", lambda: True)()
         self._fast = sdk is not None and enabled and not internal_metrics
         if sdk is None:
