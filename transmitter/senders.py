@@ -149,10 +149,11 @@ async def send_ws_acked(
     message. A ``(head, data)`` pair is sent as the one ``bytes`` object ``buffers``
     makes of it (the image laid out once per image, :mod:`transmitter.prebuilt`),
     so no copy of the image is made per send beyond websockets' own masking. (Large
-    messages used to go out in 256 KiB fragments: at 1 and 8 MiB that was slower than
-    one frame and mostly cost more CPU, README "Performance", the fifth session.) The ack future is registered and the message written under
-    ``lock``, so acks are matched in send order. ``peer`` names the other side in
-    the ImageLost message ("connection", "subscriber").
+    messages used to go out in 256 KiB fragments: at 1 and 8 MiB that was slower
+    than one frame and mostly cost more CPU: README "Performance", "One frame, a
+    smaller timed window".) The ack future is registered and the message written
+    under ``lock``, so acks are matched in send order. ``peer`` names the other side
+    in the ImageLost message ("connection", "subscriber").
     """
     assert not isinstance(payload, list), "chunked uploads are a gRPC mode"
     message = buffers.message(*payload) if isinstance(payload, tuple) else payload
