@@ -1,7 +1,7 @@
 """WebSocket adapter: one binary message in, one binary Ack frame out.
 
-The transmitter sends each message as one frame, as bare websockets does; a
-fragmented message (another client may send one) is reassembled by websockets,
+The transmitter sends each message up to 16 MiB as one frame, as bare websockets
+does, larger ones in 4 MiB fragments; a fragmented message is reassembled by websockets,
 and the receive-complete stamp is taken when the last fragment is in, as for a
 single frame.
 

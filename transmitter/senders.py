@@ -43,6 +43,19 @@ from transmitter.prebuilt import OneBuffer
 log = get_logger("transmitter")
 #: Largest Ack frame accepted over WebSocket (acks are ~50 bytes).
 ACK_LIMIT = 64 * 1024
+#: WebSocket messages up to this size go out as one frame, as bare websockets sends
+#: them (at 1 and 8 MiB that was faster than fragments and took less CPU). Larger ones
+#: go out in :data:`WS_FRAGMENT_BYTES` fragments (memoryviews of the message, no copy):
+#: websockets masks and copies a frame whole, and asyncio buffers the part the socket
+#: did not take, so one 32-64 MiB frame made several image-sized copies that glibc
+#: returned and faulted in again per send (64 MiB: ~700 page faults per MiB, time per
+#: MiB 3-7x that at 8 MiB, README "Performance").
+WS_ONE_FRAME_MAX = 16 * 1024 * 1024
+#: Fragment size above :data:`WS_ONE_FRAME_MAX`: 4 MiB measured 1.2-1.4 ms/MiB at
+#: 32 MiB and 1.7 at 64 MiB, 256 KiB fragments 2.0-3.8 and 1.9-2.0 (no page faults either
+#: way; single quick runs, load ~3).
+WS_FRAGMENT_BYTES = 4 * 1024 * 1024
+
 #: One encoded message: ImageMessage bytes, a json-mode text, or ImageMessage
 #: bytes as ``(head, data)`` parts (:func:`imgbench.wire.encode_image_parts`)
 #: that a sender writes without joining them first when its transport allows;
@@ -146,21 +159,26 @@ async def send_ws_acked(
     """Send one image message over a WebSocket and return its Ack bytes.
 
     The same framing for uploads and pushes, and the bare library's: one frame per
-    message. A ``(head, data)`` pair is sent as the one ``bytes`` object ``buffers``
-    makes of it (the image laid out once per image, :mod:`transmitter.prebuilt`),
-    so no copy of the image is made per send beyond websockets' own masking. (Large
-    messages used to go out in 256 KiB fragments: at 1 and 8 MiB that was slower
-    than one frame and mostly cost more CPU: README "Performance", "One frame, a
-    smaller timed window".) The ack future is registered and the message written
-    under ``lock``, so acks are matched in send order. ``peer`` names the other side
-    in the ImageLost message ("connection", "subscriber").
+    message up to :data:`WS_ONE_FRAME_MAX`, fragments above it. A ``(head, data)``
+    pair is sent as the one ``bytes`` object ``buffers`` makes of it (the image laid
+    out once per image, :mod:`transmitter.prebuilt`), so no copy of the image is made
+    per send beyond websockets' own masking. (Messages up to 16 MiB used to go out in
+    256 KiB fragments too: at 1 and 8 MiB that was slower than one frame and mostly
+    cost more CPU: README "Performance", "One frame, a smaller timed window".) The ack
+    future is registered and the message written under ``lock``, so acks are matched
+    in send order. ``peer`` names the other side in the ImageLost message
+    ("connection", "subscriber").
     """
     assert not isinstance(payload, list), "chunked uploads are a gRPC mode"
     message = buffers.message(*payload) if isinstance(payload, tuple) else payload
+    frames: bytes | str | list[memoryview] = message
+    if isinstance(message, bytes) and len(message) > WS_ONE_FRAME_MAX:
+        view = memoryview(message)
+        frames = [view[i : i + WS_FRAGMENT_BYTES] for i in range(0, len(view), WS_FRAGMENT_BYTES)]
     async with lock:
         fut = acks.expect()
         try:
-            await conn.send(message)
+            await conn.send(frames)
         except ConnectionClosed as exc:
             fut.cancel()
             raise ImageLost(f"WebSocket {peer} closed while sending: {exc}") from exc

@@ -16,12 +16,13 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from imgbench import wire
 from imgbench.config.settings import TransmitterSettings
-from transmitter.senders import WebSocketSender
+from transmitter.senders import WS_FRAGMENT_BYTES, WS_ONE_FRAME_MAX, WebSocketSender
 
 from helpers.messages import image_meta
 
-#: 1 MiB and 3 MiB + 17: large enough for the old 256 KiB fragments.
-SIZES = (1024 * 1024, 3 * 1024 * 1024 + 17)
+#: 1 MiB and 3 MiB + 17: one frame (the old 256 KiB fragments began above 256 KiB);
+#: 17 MiB + 5: above WS_ONE_FRAME_MAX, in WS_FRAGMENT_BYTES fragments.
+SIZES = (1024 * 1024, 3 * 1024 * 1024 + 17, WS_ONE_FRAME_MAX + 1024 * 1024 + 5)
 
 
 class FrameCounter:
@@ -87,5 +88,8 @@ async def test_websocket_sends_each_image_as_one_frame_without_copying_it(
             assert prebuilt is not None and prebuilt.data is data and prebuilt.builds == 1
     finally:
         await sender.close()
-    # One frame per message, as bare websockets sends it (no fragments).
-    assert frames.frames == [1] * 6
+    # One frame per message up to WS_ONE_FRAME_MAX, as bare websockets sends it; above,
+    # WS_FRAGMENT_BYTES fragments, and websockets ends the message with an empty frame.
+    big = -(-len(frames.messages[-1]) // WS_FRAGMENT_BYTES) + 1
+    assert frames.frames[:6] == [1] * 6
+    assert frames.frames[6:] == [big] * 3, frames.frames
