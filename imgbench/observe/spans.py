@@ -48,7 +48,16 @@ from typing import Any, Final
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan, Tracer
+from opentelemetry.context import _RUNTIME_CONTEXT
+from opentelemetry.context.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.sdk.trace import (
+    Event,
+    ReadableSpan,
+    SynchronousMultiSpanProcessor,
+    Tracer,
+)
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, Decision
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import (
@@ -60,6 +69,7 @@ from opentelemetry.trace import (
     StatusCode,
     TraceFlags,
 )
+from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.util import types
 
 from imgbench.observe.tracing import context_from_traceparent
@@ -73,6 +83,32 @@ _CANONICAL: Final = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})"
 _UNSET: Final = Status(StatusCode.UNSET)
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM: Final = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+#: The context variable behind ``context_api.attach`` when the runtime context is the
+#: default (contextvars) one; None for another (``OTEL_PYTHON_CONTEXT``): the API is used.
+_CONTEXT_VAR: Final = (
+    _RUNTIME_CONTEXT._current_context
+    if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext
+    else None
+)
+#: The fields of the SDK's batch processor that the direct enqueue uses (see ImageSpan.end).
+_BATCH_FIELDS: Final = (
+    "_queue",
+    "_shutdown",
+    "_pid",
+    "_max_queue_size",
+    "_max_export_batch_size",
+    "_worker_awaken",
+)
+#: This process's id, kept current across forks (the batch processor re-arms in a child).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class _Current:
@@ -150,11 +186,27 @@ class ImageSpan(trace.Span, ReadableSpan):
         self._end_time = end_time if end_time is not None else time.time_ns()
         if type(self._attributes) is BoundedAttributes:
             self._attributes._immutable = True
-        processor = self._starter.processor
-        # The processors are typed for the SDK's Span; this is a ReadableSpan and an
-        # API Span, which is all that the SDK's own processors use.
-        processor._on_ending(self)  # type: ignore[arg-type]
-        processor.on_end(self)
+        batches = self._starter.batches()
+        if batches is None:
+            processor = self._starter.processor
+            # The processors are typed for the SDK's Span; this is a ReadableSpan and an
+            # API Span, which is all that the SDK's own processors use.
+            processor._on_ending(self)  # type: ignore[arg-type]
+            processor.on_end(self)
+            return
+        # Only batch span processors: their _on_ending does nothing and their on_end
+        # queues a sampled span (BatchProcessor.emit); done here without the four calls
+        # and the getpid system call per span. Anything unusual goes through emit.
+        if not self.get_span_context().trace_flags.sampled:
+            return
+        for batch in batches:
+            queue = batch._queue
+            if batch._shutdown or batch._pid != _pid or len(queue) >= batch._max_queue_size:
+                batch.emit(self)
+                continue
+            queue.appendleft(self)
+            if len(queue) >= batch._max_export_batch_size and not batch._worker_awaken.is_set():
+                batch._worker_awaken.set()
 
     def _ended(self, method: str) -> bool:
         if self._end_time is not None:
@@ -282,6 +334,10 @@ class SpanStarter:
         self.scope = sdk._instrumentation_scope
         self.info = sdk.instrumentation_info
         self.processor = sdk.span_processor
+        #: The processors' tuple the batch processors below were read from (it is
+        #: replaced when a processor is added, so :meth:`batches` re-reads it then).
+        self._chain: Any = None
+        self._batches: tuple[Any, ...] | None = None
         self.limits = limits = sdk._span_limits
         self._sampler = sampler = sdk.sampler
         self._ids = sdk.id_generator
@@ -383,8 +439,25 @@ class SpanStarter:
             tuple(valid),
             start_time if start_time is not None else time.time_ns(),
         )
-        self.processor.on_start(span, parent_context=None)  # type: ignore[arg-type]
+        if self.batches() is None:  # the batch span processor's on_start does nothing
+            self.processor.on_start(span, parent_context=None)  # type: ignore[arg-type]
         return span
+
+    def batches(self) -> tuple[Any, ...] | None:
+        """The SDK ``BatchProcessor`` of each span processor when every processor is
+        exactly the SDK's ``BatchSpanProcessor`` (and has the fields the direct enqueue
+        reads), else None: the processors are then called as the SDK's span calls them."""
+        processor = self.processor
+        if type(processor) is not SynchronousMultiSpanProcessor:
+            return None
+        chain = processor._span_processors
+        if chain is not self._chain:
+            batches = tuple(getattr(p, "_batch_processor", None) for p in chain)
+            usable = all(type(p) is BatchSpanProcessor for p in chain) and all(
+                all(hasattr(b, field) for field in _BATCH_FIELDS) for b in batches
+            )
+            self._chain, self._batches = chain, batches if usable else None
+        return self._batches
 
 
 def _context_of(parent: SpanContext | None) -> context_api.Context:
@@ -406,13 +479,27 @@ class current:  # lower case: used like the function it replaces, trace.use_span
         self._end = end_on_exit
 
     def __enter__(self) -> trace.Span:
-        self._token = context_api.attach(trace.set_span_in_context(self._span))
+        var = _CONTEXT_VAR
+        if var is None:
+            self._token = context_api.attach(trace.set_span_in_context(self._span))
+        else:
+            # What set_span_in_context + attach do, without their four calls.
+            values = var.get().copy()
+            values[_SPAN_KEY] = self._span
+            self._token = var.set(Context(values))
         return self._span
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        context_api.detach(self._token)
+        var = _CONTEXT_VAR
+        if var is None:
+            context_api.detach(self._token)
+        else:
+            try:
+                var.reset(self._token)
+            except Exception:  # a token of another context or used twice: the API logs it
+                context_api.detach(self._token)
         span = self._span
         if isinstance(exc, Exception) and span.is_recording():
             span.record_exception(exc)
