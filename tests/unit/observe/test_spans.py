@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
@@ -20,10 +21,11 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk._shared_internal import BatchProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -55,16 +57,24 @@ RANDOM_BIT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03"
 
 
 class _Sides:
-    """One provider (one resource) with an in-memory exporter, for both ways of starting."""
+    """One provider (one resource) with an in-memory exporter, for both ways of starting;
+    through the SDK's batch span processor (as the services export: ImageSpan.end queues
+    into it directly) when ``batch``, else its simple one."""
 
-    def __init__(self, sampler: Sampler = DEFAULT_ON, limits: SpanLimits | None = None) -> None:
+    def __init__(
+        self, sampler: Sampler = DEFAULT_ON, limits: SpanLimits | None = None, batch: bool = False
+    ) -> None:
         self.memory = InMemorySpanExporter()
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": "imgbench-test"}),
             sampler=sampler,
             span_limits=limits,
         )
-        self.provider.add_span_processor(SimpleSpanProcessor(self.memory))
+        self.provider.add_span_processor(
+            BatchSpanProcessor(self.memory, schedule_delay_millis=1e6)
+            if batch
+            else SimpleSpanProcessor(self.memory)
+        )
         self.tracer = self.provider.get_tracer("imgbench.test", "1.0")
         self.starter = SpanStarter(self.tracer)
 
@@ -76,6 +86,7 @@ class _Sides:
             self.memory.clear()
             random.seed(1234)
             results.append(make(fast))
+            self.provider.force_flush()
             out.append(list(self.memory.get_finished_spans()))
         assert results[0] == results[1]
         return out[0], out[1]
@@ -165,10 +176,13 @@ def sampler(request: pytest.FixtureRequest) -> Sampler:
     return SAMPLERS[request.param]
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["simple", "batch"])
 @pytest.mark.parametrize("kind", [SpanKind.CLIENT, SpanKind.PRODUCER])
 @pytest.mark.parametrize("fail", [False, True])
-def test_the_send_span_is_the_sdks(sampler: Sampler, kind: SpanKind, fail: bool) -> None:
-    sides = _Sides(sampler)
+def test_the_send_span_is_the_sdks(
+    sampler: Sampler, kind: SpanKind, fail: bool, batch: bool
+) -> None:
+    sides = _Sides(sampler, batch=batch)
 
     def make(fast: bool) -> str:
         run = sides.tracer.start_span("grpc run", start_time=1)
@@ -188,8 +202,9 @@ def test_the_send_span_is_the_sdks(sampler: Sampler, kind: SpanKind, fail: bool)
 @pytest.mark.parametrize(
     "incoming", [SENT, NOT_SAMPLED, RANDOM_BIT, "", "garbage", "ff-" + SENT[3:]]
 )
-def test_the_receive_span_is_the_sdks(sampler: Sampler, incoming: str) -> None:
-    sides = _Sides(sampler)
+@pytest.mark.parametrize("batch", [False, True], ids=["simple", "batch"])
+def test_the_receive_span_is_the_sdks(sampler: Sampler, incoming: str, batch: bool) -> None:
+    sides = _Sides(sampler, batch=batch)
 
     def make(fast: bool) -> str:
         # An outer span is current, as with the opt-in gRPC server interceptor: an
@@ -361,3 +376,67 @@ def test_a_parent_trace_state_is_carried_as_the_sdk_carries_it(sampler: Sampler)
 
     sdk, fast = sides.both(make)
     _same(sdk, fast, len(sdk), len(sdk))
+
+
+def test_batch_processors_get_the_span_queued_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ImageSpan.end puts the span in the batch processor's queue itself (no emit call:
+    what makes it cheaper); the SDK's span goes through emit; both are exported."""
+    sides = _Sides(batch=True)
+    emitted: list[object] = []
+    emit = BatchProcessor.emit
+    monkeypatch.setattr(
+        BatchProcessor, "emit", lambda self, data: emitted.append(data) or emit(self, data)
+    )
+    assert sides.starter.batches() is not None
+    ours = sides.starter.start("send image", kind=SpanKind.CLIENT, attributes={"a": 1})
+    ours.end()
+    assert emitted == []
+    theirs = sides.tracer.start_span("run")
+    theirs.end()
+    assert [span.name for span in emitted] == ["run"]  # type: ignore[attr-defined]
+    sides.provider.force_flush()
+    exported = sides.memory.get_finished_spans()
+    assert exported[0] is ours and [span.name for span in exported] == ["send image", "run"]
+
+
+def test_a_full_batch_wakes_the_exporter_thread() -> None:
+    """As emit does: a queue holding a batch's worth wakes the exporter before its delay."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(memory, schedule_delay_millis=1e6, max_export_batch_size=2)
+    )
+    starter = SpanStarter(provider.get_tracer("t"))
+    for _ in range(2):
+        starter.start("send image", kind=SpanKind.CLIENT, attributes={}).end()
+    deadline = time.monotonic() + 10
+    while len(memory.get_finished_spans()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(memory.get_finished_spans()) == 2
+    provider.shutdown()
+
+
+def test_other_processors_are_called_as_the_sdks_span_calls_them() -> None:
+    """A processor added after the starter was made is seen (the chain is re-read), and
+    a chain that is not only batch processors gets on_start / on_end."""
+    sides = _Sides(batch=True)
+    span = sides.starter.start("send image", kind=SpanKind.CLIENT, attributes={"a": 1})
+    later = InMemorySpanExporter()
+    sides.provider.add_span_processor(SimpleSpanProcessor(later))
+    assert sides.starter.batches() is None
+    span.end()
+    sides.provider.force_flush()
+    assert later.get_finished_spans() == (span,)
+    assert sides.memory.get_finished_spans() == (span,)
+
+
+def test_a_shut_down_batch_processor_takes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """After shutdown the span goes to emit, which refuses it (as for the SDK's span)."""
+    sides = _Sides(batch=True)
+    sides.provider.shutdown()
+    span = sides.starter.start("send image", kind=SpanKind.CLIENT, attributes={"a": 1})
+    with caplog.at_level(logging.INFO):
+        span.end()
+    (processor,) = sides.provider._active_span_processor._span_processors
+    assert len(processor._batch_processor._queue) == 0  # type: ignore[attr-defined]
+    assert any("Shutdown called" in r.getMessage() for r in caplog.records)
