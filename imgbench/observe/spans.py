@@ -11,7 +11,8 @@ makes the same span in a few microseconds: :class:`ImageSpan` is an SDK
 ``Span`` (what the context, the logs' trace ids and the opt-in gRPC
 interceptors see), holding the attributes as the plain dict the caller built.
 
-What the SDK's path does is kept: ids from the tracer's id generator, the
+What the SDK's path does is kept: ids from the tracer's id generator (the
+SDK's ``RandomIdGenerator`` drawn inline: the same ``random`` draws), the
 tracer's sampler (its decision, trace state and attributes; the default
 ``parentbased_always_on`` and ``always_on`` are decided inline, with the same
 result), the parent (a remote ``traceparent``, the current span, or none),
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import time
 import traceback
@@ -65,6 +67,7 @@ from opentelemetry.sdk.trace import (
     Tracer,
 )
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, Decision
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import (
@@ -348,6 +351,7 @@ class SpanStarter:
         self.limits = limits = sdk._span_limits
         self._sampler = sampler = sdk.sampler
         self._ids = sdk.id_generator
+        self._random_ids = type(self._ids) is RandomIdGenerator
         # The default samplers decide from the parent's sampled flag alone.
         self._always = sampler is ALWAYS_ON
         self._parent_based_on = sampler is DEFAULT_ON
@@ -389,12 +393,12 @@ class SpanStarter:
         if isinstance(parent, _Current):
             current = trace.get_current_span().get_span_context()
             parent = current if current.is_valid else None
-        if (
-            not self._fast
-            or len(attributes) > self._max_attributes
-            or len(links) > self._max_links
-            or any(link.attributes for link in links)
-        ):
+        sdk = not self._fast or len(attributes) > self._max_attributes
+        if links and not sdk:
+            sdk = len(links) > self._max_links
+            for link in links:
+                sdk = sdk or bool(link.attributes)
+        if sdk:
             return self._tracer.start_span(
                 name,
                 context=_context_of(parent),
@@ -404,9 +408,16 @@ class SpanStarter:
                 start_time=start_time,
             )
         ids = self._ids
+        random_ids = self._random_ids
         if parent is None:
-            trace_id = ids.generate_trace_id()
-            random_id = ids.is_trace_id_random()
+            if random_ids:  # RandomIdGenerator's, inline (the same draws from `random`)
+                trace_id = random.getrandbits(128)
+                while not trace_id:
+                    trace_id = random.getrandbits(128)
+                random_id = True
+            else:
+                trace_id = ids.generate_trace_id()
+                random_id = ids.is_trace_id_random()
             state = None
         else:
             trace_id = parent.trace_id
@@ -430,7 +441,13 @@ class SpanStarter:
                     SpanContext(trace_id, ids.generate_span_id(), False, flags, state)
                 )
             span_attributes = dict(result.attributes)
-        context = SpanContext(trace_id, ids.generate_span_id(), False, flags, state)
+        if random_ids:
+            span_id = random.getrandbits(64)
+            while not span_id:
+                span_id = random.getrandbits(64)
+        else:
+            span_id = ids.generate_span_id()
+        context = SpanContext(trace_id, span_id, False, flags, state)
         valid = []
         for link in links:
             if link.context.is_valid:

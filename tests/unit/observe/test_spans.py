@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -440,3 +441,28 @@ def test_a_shut_down_batch_processor_takes_nothing(caplog: pytest.LogCaptureFixt
     (processor,) = sides.provider._active_span_processor._span_processors
     assert len(processor._batch_processor._queue) == 0  # type: ignore[attr-defined]
     assert any("Shutdown called" in r.getMessage() for r in caplog.records)
+
+
+class _CountingIds(RandomIdGenerator):
+    """Another id generator (a subclass: not drawn inline): its ids must be used."""
+
+    def generate_span_id(self) -> int:
+        return 0x1234
+
+    def generate_trace_id(self) -> int:
+        return 0xABCD
+
+    def is_trace_id_random(self) -> bool:
+        return False
+
+
+def test_an_id_generator_of_its_own_gives_the_ids() -> None:
+    """RandomIdGenerator's draws are made inline (same draws, test above); any other
+    generator is asked, as the SDK asks it."""
+    provider = TracerProvider(id_generator=_CountingIds())
+    span = SpanStarter(provider.get_tracer("t")).start(
+        "send image", kind=SpanKind.CLIENT, attributes={}
+    )
+    context = span.get_span_context()
+    assert (context.trace_id, context.span_id) == (0xABCD, 0x1234)
+    assert context.trace_flags == trace.TraceFlags(trace.TraceFlags.SAMPLED)  # not random
