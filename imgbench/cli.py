@@ -47,9 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start a local receiver, send the image over each protocol, print the table",
         description="The main job: a side-by-side comparison on this machine (no Docker).",
     )
-    config.add_arguments(
-        compare, config.COMPARE_OPTIONS, only_with_external=config.EXTERNAL_ONLY
-    )
+    config.add_arguments(compare, config.COMPARE_OPTIONS, only_with_external=config.EXTERNAL_ONLY)
     _output_flags(compare)
 
     sweep = sub.add_parser(
@@ -57,9 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare the protocols at several image sizes (generated noise PNGs)",
         description="One comparison per size; a table and a plot of median time and throughput.",
     )
-    config.add_arguments(
-        sweep, config.COMPARE_OPTIONS, only_with_external=config.EXTERNAL_ONLY
-    )
+    config.add_arguments(sweep, config.COMPARE_OPTIONS, only_with_external=config.EXTERNAL_ONLY)
     _output_flags(sweep)
     sweep.add_argument(
         "--sizes",
@@ -296,7 +292,7 @@ def _write_partial(comparisons: list[Any], out_dir: Path, *, sweep: bool) -> Non
     done = sum(len(c.runs) for c in comparisons)
     sys.stderr.write(
         f"imgbench: INCOMPLETE: {done} protocol run(s) completed; written to {out_dir}/"
-        " (results.json has \"incomplete\")\n"
+        ' (results.json has "incomplete")\n'
     )
 
 
@@ -339,9 +335,7 @@ def _print_outcome(
     console = Console(stderr=as_json)
     if not as_json:
         for comparison in comparisons:
-            console.print(
-                comparison_view(comparison, details=report_cfg.details), highlight=False
-            )
+            console.print(comparison_view(comparison, details=report_cfg.details), highlight=False)
             for line in clock_lines(comparison):
                 console.print(line, highlight=False)
         if sweep:

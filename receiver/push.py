@@ -63,9 +63,7 @@ class Subscriptions:
     async def request(self, request: Request) -> Response:
         """``POST /v1/subscriptions``: validate, then subscribe in the background."""
         try:
-            protocol, target, traceparent = _parse(
-                request.body, tls=self.core.settings.tls_on
-            )
+            protocol, target, traceparent = _parse(request.body, tls=self.core.settings.tls_on)
         except ValueError as exc:
             self.core.metrics.subscription_refusals.labels("invalid").inc()
             self.core.warnings.warning(

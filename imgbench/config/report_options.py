@@ -40,8 +40,7 @@ REPORT_OPTIONS: Final = (
         "--details",
         parse_bool,
         False,
-        "Text format: also print the full table of figures (always in summary.md and"
-        " report.html).",
+        "Text format: also print the full table of figures (always in summary.md and report.html).",
     ),
 )
 

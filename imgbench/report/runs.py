@@ -84,10 +84,22 @@ def _load_dir(path: Path) -> Comparison:
 #: Settings that say where a run listened or wrote, not what it measured
 #: (ports are often ephemeral): left out of "What differs".
 _NOT_A_DIFFERENCE: Final = frozenset(
-    {"ws_port", "grpc_port", "http_port", "api_port", "output", "bind", "serve", "run_interval",
-     # Where the TLS files were (compare --tls makes new ones per run); `tls` itself is a
-     # difference.
-     "tls_cert", "tls_key", "tls_ca", "token_file"}
+    {
+        "ws_port",
+        "grpc_port",
+        "http_port",
+        "api_port",
+        "output",
+        "bind",
+        "serve",
+        "run_interval",
+        # Where the TLS files were (compare --tls makes new ones per run); `tls` itself is a
+        # difference.
+        "tls_cert",
+        "tls_key",
+        "tls_ca",
+        "token_file",
+    }
 )
 
 

@@ -378,8 +378,7 @@ async def test_idle_and_half_open_connections(target: Target) -> None:
     async def counted() -> bool:
         after = await scrape(target)
         return (
-            delta(before, after, "imgbench_http_refusals_total", server="api", status="400")
-            >= 50
+            delta(before, after, "imgbench_http_refusals_total", server="api", status="400") >= 50
             and delta(before, after, "imgbench_disconnects_total", protocol="websocket") >= 50
         )
 

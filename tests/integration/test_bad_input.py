@@ -92,9 +92,7 @@ async def test_checksum_mismatch_is_counted_and_acknowledged_as_failed(
     else:
         target = f"127.0.0.1:{live_receiver.server.ports['grpc']}"
         async with grpc.aio.insecure_channel(target) as channel:
-            ack = wire.decode_ack(
-                await channel.unary_unary(names.SEND, None, None)(raw)
-            )
+            ack = wire.decode_ack(await channel.unary_unary(names.SEND, None, None)(raw))
     assert not ack.checksum_ok
     labels = {"protocol": protocol, "mode": mode, "direction": "upload"}
     assert counter(live_receiver, "imgbench_integrity_failures_total", **labels) == 1

@@ -46,8 +46,9 @@ def test_json_is_one_document_with_a_verdict_per_pair_valid_against_the_schema(
     doc = json.loads(proc.stdout)  # the whole of stdout is one JSON document
     Draft202012Validator.check_schema(SCHEMA)
     errors = list(
-        Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
-        .iter_errors(doc)
+        Draft202012Validator(
+            SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
+        ).iter_errors(doc)
     )
     assert errors == []
     (verdict,) = doc["verdicts"]

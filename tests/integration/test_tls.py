@@ -68,9 +68,10 @@ async def handshake(port: int, ctx: ssl.SSLContext, alpn: list[str] | None = Non
 def _handshake(port: int, ctx: ssl.SSLContext, alpn: list[str] | None) -> str:
     if alpn:
         ctx.set_alpn_protocols(alpn)
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, ctx.wrap_socket(
-        raw, server_hostname="localhost"
-    ) as tls:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         version = tls.version()
         assert version is not None
         return version
@@ -113,9 +114,12 @@ async def test_plain_text_clients_cannot_connect_to_any_port(secure: LiveReceive
     else:
         pytest.fail(f"plain HTTP was answered: {status} {body!r}")
     # Nothing of the plain-text attempts reached the core or the token check.
-    assert secure.metrics.registry.get_sample_value(
-        "imgbench_unauthenticated_requests_total", {"transport": "websocket"}
-    ) == 0
+    assert (
+        secure.metrics.registry.get_sample_value(
+            "imgbench_unauthenticated_requests_total", {"transport": "websocket"}
+        )
+        == 0
+    )
 
 
 async def test_every_listener_negotiates_tls_1_3(secure: LiveReceiver, pki: Pki) -> None:
@@ -131,9 +135,12 @@ async def test_every_listener_negotiates_tls_1_3(secure: LiveReceiver, pki: Pki)
     # grpcio's listener cannot be held to 1.3 (no such option in its Python API, core
     # default 1.2..1.3): a TLS 1.2-only client completes the handshake. Documented in the
     # README; this fails when grpcio changes, so the README can be updated.
-    assert await handshake(
-        ports["grpc"], client_context(pki.good.ca, maximum=ssl.TLSVersion.TLSv1_2), ["h2"]
-    ) == "TLSv1.2"
+    assert (
+        await handshake(
+            ports["grpc"], client_context(pki.good.ca, maximum=ssl.TLSVersion.TLSv1_2), ["h2"]
+        )
+        == "TLSv1.2"
+    )
 
 
 @pytest.mark.parametrize("protocol", ["websocket", "grpc"])
@@ -209,8 +216,6 @@ def test_bad_tls_settings_exit_2_naming_the_setting(
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1, err
     assert setting in err and words in err, err
-
-
 
 
 async def test_plain_text_attempts_on_the_grpc_tls_port_do_not_flood_the_log(pki: Pki) -> None:

@@ -140,9 +140,7 @@ async def test_with_the_token_a_comparison_runs_on_both_protocols(guarded: LiveR
     # The receiver's CPU figures came through the guarded /stats.
     assert all("receiver_cpu_s" in r.costs for r in comparison.runs)
     assert comparison.settings["token"] is True and TOKEN not in repr(comparison.settings)
-    status, body = await get_json(
-        "127.0.0.1", guarded.server.ports["http"], "/runs", token=TOKEN
-    )
+    status, body = await get_json("127.0.0.1", guarded.server.ports["http"], "/runs", token=TOKEN)
     assert status == 200 and body["run_ids"] == [comparison.run_id]
     for transport in ("websocket", "grpc", "http"):
         assert refusals(guarded.metrics.registry, transport) == 0
@@ -228,8 +226,11 @@ async def test_push_servers_refuse_a_subscriber_without_the_token(tmp_path: Path
                 await run_comparison(settings, tracing=provider, metrics=metrics)
             assert refusals(metrics.registry, protocol) >= 1, protocol
         # The receiver saw both subscriptions refused, and says why.
-        assert receiver.metrics.registry.get_sample_value(
-            "imgbench_subscription_refusals_total", {"reason": "unauthenticated"}
-        ) == 2
+        assert (
+            receiver.metrics.registry.get_sample_value(
+                "imgbench_subscription_refusals_total", {"reason": "unauthenticated"}
+            )
+            == 2
+        )
     finally:
         await receiver.server.stop(grace=1.0)

@@ -259,9 +259,12 @@ def test_combine_groups_is_estimate_run() -> None:
     """combine_groups of each group's estimate_offset equals estimate_run, refusals included."""
     groups = [[exact(SECOND, 100, 40), exact(SECOND + 100, 90, 60)], [exact(3 * SECOND, 140, 20)]]
     run = estimate_run(groups, transmitter_boot_id="a", receiver_boot_id="a")
-    assert combine_groups(
-        [estimate_offset(g) for g in groups], transmitter_boot_id="a", receiver_boot_id="a"
-    ) == run
+    assert (
+        combine_groups(
+            [estimate_offset(g) for g in groups], transmitter_boot_id="a", receiver_boot_id="a"
+        )
+        == run
+    )
     assert not run.shared and run.groups[1].offset_ns == 140
     with pytest.raises(ClockError, match="no clock probe groups"):
         combine_groups([])

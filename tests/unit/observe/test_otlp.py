@@ -217,7 +217,7 @@ def test_the_http_exporter_posts_the_librarys_request_encoded_fast(
     monkeypatch.setattr(otlp, "encode_request", encoded)
     assert exporter.export(spans) == SpanExportResult.SUCCESS
     assert encoded.call_count == 1  # the fast encoder, not the library's
-    (path, headers, body), = handler.requests
+    ((path, headers, body),) = handler.requests
     assert path == "/v1/traces" and headers["content-type"] == "application/x-protobuf"
     assert ExportTraceServiceRequest.FromString(body) == encode_spans(spans)
     # A batch with span events goes through the library: still its request.
@@ -229,9 +229,7 @@ def test_the_http_exporter_posts_the_librarys_request_encoded_fast(
         raise ValueError("lost")
     with_events = list(memory.get_finished_spans())
     assert exporter.export(with_events) == SpanExportResult.SUCCESS
-    assert ExportTraceServiceRequest.FromString(handler.requests[1][2]) == encode_spans(
-        with_events
-    )
+    assert ExportTraceServiceRequest.FromString(handler.requests[1][2]) == encode_spans(with_events)
     # A refused export (400: not retried) is a failure, as with the library.
     handler.status = 400
     assert exporter.export(spans) == SpanExportResult.FAILURE

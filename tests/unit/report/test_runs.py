@@ -49,4 +49,3 @@ def test_the_runs_document_says_what_the_files_say_and_is_valid(tmp_path: Path) 
     # Something the schema must refuse, so the validation above can fail.
     assert _errors({**doc, "regressions": "websocket/binary"})
     assert _errors({k: v for k, v in doc.items() if k != "differences"})
-

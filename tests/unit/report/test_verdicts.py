@@ -72,9 +72,7 @@ def test_repetition_drift_widens_the_cluster_interval() -> None:
     # The same pooled data, but one side drifts between repetitions: resampling
     # repetitions must see that variance, pooling the samples does not.
     steady = comparison({WS: [1.0] * 6, GRPC: [1.2] * 6}, images=30, sigma=0.05)
-    drift = comparison(
-        {WS: [0.6, 1.4, 0.7, 1.3, 0.8, 1.2], GRPC: [1.2] * 6}, images=30, sigma=0.05
-    )
+    drift = comparison({WS: [0.6, 1.4, 0.7, 1.3, 0.8, 1.2], GRPC: [1.2] * 6}, images=30, sigma=0.05)
     (vs,), (vd,) = verdicts(steady), verdicts(drift)
     assert vs.ci is not None and vd.ci is not None
     assert vs.outcome == "faster" and vd.outcome == "no significant difference"

@@ -123,9 +123,7 @@ def test_child_flags_round_trip_every_setting_with_a_non_default_value(tmp_path:
     parent = build_parser().parse_args(argv)
     cfg = config.transmitter_settings(parent, {}, options=config.COMPARE_OPTIONS)
     report = config.report_settings(parent, {})
-    child = build_parser().parse_args(
-        ["compare", *child_flags(cfg, report, log_level_given=True)]
-    )
+    child = build_parser().parse_args(["compare", *child_flags(cfg, report, log_level_given=True)])
     again = config.transmitter_settings(child, {}, options=config.COMPARE_OPTIONS)
     mine = {**cfg.values(), **vars(report)}
     theirs = {**again.values(), **vars(config.report_settings(child, {}))}
