@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -139,3 +140,17 @@ def make_transmitter(settings: TransmitterSettings) -> LiveTransmitter:
     metrics = TransmitterMetrics()
     harness = Harness(settings, provider.get_tracer("test.transmitter"), metrics)
     return LiveTransmitter(harness, metrics, provider, exporter)
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free TCP ports on 127.0.0.1 (all bound at once, so they differ)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()

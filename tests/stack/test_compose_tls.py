@@ -36,6 +36,7 @@ import yaml
 
 from helpers.external_tools import require_tool
 from helpers.pki import TOKEN
+from helpers.services import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -217,19 +218,6 @@ def test_jaeger_and_grafana_are_untouched(project: dict[str, Any], plain: dict[s
 
 
 # ---- the containers' commands, run for real ------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class Processes:

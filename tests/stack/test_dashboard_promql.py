@@ -21,7 +21,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from typing import Any, TypeVar
 import pytest
 
 from helpers.external_tools import require_tool
+from helpers.services import free_ports
 
 pytestmark = pytest.mark.prometheus
 
@@ -53,20 +53,6 @@ T = TypeVar("T")
 
 
 # ---- helpers ------------------------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free TCP ports on 127.0.0.1."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def http(

@@ -24,7 +24,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,8 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+
+from helpers.services import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("receiver", "transmitter")
@@ -225,19 +226,6 @@ def test_context_holds_exactly_what_the_build_copies(service: str) -> None:
 
 
 # ---- installing and starting the services as the images do ------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def copy_context(stage: Stage, dest: Path) -> None:

@@ -43,6 +43,7 @@ import yaml
 from imgbench import config
 
 from helpers.external_tools import require_tool
+from helpers.services import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -357,19 +358,6 @@ def test_every_setting_is_one_the_service_reads(rendered: dict[str, list[dict[st
             config.receiver_settings(environ=env)
         else:
             config.transmitter_settings(environ=env)
-
-
-def free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def probe_url(
