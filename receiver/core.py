@@ -27,7 +27,6 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
-from prometheus_client import Counter
 
 from imgbench import wire
 from imgbench.config.settings import ReceiverSettings
@@ -98,8 +97,6 @@ class ReceiverCore:
         self._spans = SpanStarter(tracer)
         #: Semantic-convention attributes by (protocol, mode, server.port): fixed per endpoint.
         self._endpoint_attributes: dict[tuple[str, str, int | None], dict[str, str | int]] = {}
-        #: Per-image counter series by (counter, protocol, mode): see :meth:`_child`.
-        self._children: dict[tuple[int, str, str], Counter] = {}
         #: IMGBENCH_TELEMETRY=off: no spans, no per-image metrics (error counters stay).
         self._telemetry = settings.telemetry
         self.step = ReceiverStep(settings, boot_id=boot_id())
@@ -218,7 +215,7 @@ class ReceiverCore:
             self.reject(event.protocol, event.error)
         elif isinstance(event, ProbeAnswered):
             if self._telemetry:
-                self._child(self.metrics.probes, event.protocol, event.mode).inc()
+                self.metrics.probe_answered(event.protocol, event.mode)
         elif isinstance(event, RunEvicted):
             self.metrics.runs_evicted.labels(event.state).inc()
         elif isinstance(event, ClockEstimateRefused):
@@ -248,7 +245,7 @@ class ReceiverCore:
             )
         elif isinstance(event, WarmupReceived):
             if self._telemetry:
-                self._child(self.metrics.warmup, event.meta.protocol, event.meta.mode).inc()
+                self.metrics.warmup_received(event.meta.protocol, event.meta.mode)
         elif isinstance(event, SampleRecorded):
             self._sample_recorded(event, span)
         elif isinstance(event, RunCompleted):
@@ -260,16 +257,6 @@ class ReceiverCore:
             self._figures_later(event.record, event.version, None)
         elif isinstance(event, SaveImage) and self.settings.save_dir is not None:
             self._save_later(event.meta, event.data)
-
-    def _child(self, counter: Counter, protocol: str, mode: str) -> Counter:
-        """``counter``'s series for ``protocol``/``mode``, looked up once (``labels()``
-        validates and locks on every call; protocol and mode are decoded and checked
-        against the known modes, a bounded set)."""
-        key = (id(counter), protocol, mode)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = counter.labels(*labels_of(protocol, mode))
-        return child
 
     def _sample_recorded(self, event: SampleRecorded, span: trace.Span | None) -> None:
         meta, seconds = event.meta, event.transmission_s

@@ -376,6 +376,26 @@ class ReceiverMetrics:
         for kind in LOG_KINDS:
             self.log_suppressed.labels(kind)
         self._image_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        #: Counter series by (counter, protocol, mode): see :meth:`_series`.
+        self._counter_children: dict[tuple[int, str, str], Counter] = {}
+
+    def _series(self, counter: Counter, protocol: str, mode: str) -> Counter:
+        """``counter``'s series for ``protocol``/``mode``, looked up once (``labels()``
+        validates and locks on every call; protocol and mode are decoded and checked
+        against the known modes, a bounded set)."""
+        key = (id(counter), protocol, mode)
+        child = self._counter_children.get(key)
+        if child is None:
+            child = self._counter_children[key] = counter.labels(*labels_of(protocol, mode))
+        return child
+
+    def probe_answered(self, protocol: str, mode: str) -> None:
+        """One clock probe answered (per probe: its series looked up once)."""
+        self._series(self.probes, protocol, mode).inc()
+
+    def warmup_received(self, protocol: str, mode: str) -> None:
+        """One warm-up image received (its series looked up once)."""
+        self._series(self.warmup, protocol, mode).inc()
 
     def image_received(
         self, protocol: str, mode: str, seconds: float, image_bytes: int, trace_id: str
