@@ -175,13 +175,18 @@ class OneBuffer:
 
     def message(self, head: bytes, data: bytes) -> bytes:
         if data:
-            if self.prebuilt is None or self.prebuilt.data is not data:
-                self.prebuilt = PrebuiltImage(data, spares=self.spares)
-            if self.prebuilt.size <= self.limit:
-                built = self.prebuilt.message(head[: -self.prebuilt.key_bytes])
+            prebuilt = self._prebuilt_of(data)
+            if prebuilt.size <= self.limit:
+                built = prebuilt.message(head[: -prebuilt.key_bytes])
                 if built is not None:
                     return built
         return b"".join((head, data))
+
+    def _prebuilt_of(self, data: bytes) -> PrebuiltImage:
+        """The :class:`PrebuiltImage` of ``data``, rebuilt when the image changes."""
+        if self.prebuilt is None or self.prebuilt.data is not data:
+            self.prebuilt = PrebuiltImage(data, spares=self.spares)
+        return self.prebuilt
 
     def ready(self, template: HeadTemplate, data: bytes) -> Callable[[int], bytes]:
         """Before the send-start stamp: the message of ``template`` and ``data`` but for
@@ -197,9 +202,7 @@ class OneBuffer:
         :meth:`message` does.
         """
         if data:
-            if self.prebuilt is None or self.prebuilt.data is not data:
-                self.prebuilt = PrebuiltImage(data, spares=self.spares)
-            prebuilt = self.prebuilt
+            prebuilt = self._prebuilt_of(data)
             expected = len(template.time_field(time.monotonic_ns()))
             if prebuilt.size <= self.limit:
                 reserved = prebuilt.reserve(template.fields, expected)
